@@ -1,0 +1,3 @@
+from agentcal.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""The ASGI application: routers, error handlers, and the resources its lifespan owns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from agentcal import __version__, error_handlers
+from agentcal.bots.endpoints import router as bots_router
+from agentcal.calcom.endpoints import router as calcom_router
+from agentcal.crypto import Keyring, load_keyring
+from agentcal.database import create_engine, create_sessionmaker
+from agentcal.functions.endpoints import router as functions_router
+from agentcal.health import router as health_router
+from agentcal.observability import ObservabilityMiddleware
+from agentcal.settings import Settings
+from agentcal.tenancy.endpoints import router as tenancy_router
+
+
+def create_app(settings: Settings | None = None, keyring: Keyring | None = None) -> FastAPI:
+    """Build the app. Migrations are not run here: `agentcal serve` runs them first."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.keyring = keyring or load_keyring(settings.secret_keys, settings.key_file)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="agentcal",
+        version=__version__,
+        summary="Scheduling functions (Cal.com, Google Calendar) for AI agents.",
+        lifespan=lifespan,
+    )
+    error_handlers.install(app)
+    for router in (health_router, tenancy_router, bots_router, calcom_router, functions_router):
+        app.include_router(router)
+    app.add_middleware(ObservabilityMiddleware)
+    return app

@@ -1,0 +1,45 @@
+"""Request and response bodies of bots."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel
+
+from agentcal.bots.models import Bot
+from agentcal.timestamps import iso_millis
+from agentcal.validation import REQUEST_CONFIG, RESPONSE_CONFIG, LongText, Name
+
+
+class BotWrite(BaseModel):
+    model_config = REQUEST_CONFIG
+
+    name: Name
+    unit_id: uuid.UUID
+    description: LongText | None = None
+
+
+class BotRead(BaseModel):
+    model_config = RESPONSE_CONFIG
+
+    id: uuid.UUID
+    unit_id: uuid.UUID
+    name: str
+    description: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, bot: Bot) -> BotRead:
+        return cls(
+            id=bot.id,
+            unit_id=bot.unit_id,
+            name=bot.name,
+            description=bot.description,
+            created_at=iso_millis(bot.created_at),
+            updated_at=iso_millis(bot.updated_at),
+        )
+
+
+class BotList(BaseModel):
+    data: list[BotRead]

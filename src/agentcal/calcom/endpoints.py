@@ -1,0 +1,71 @@
+"""`/api/v1/calcom/integration`: the Cal.com integrations of a unit."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response, status
+
+from agentcal.calcom import service
+from agentcal.calcom.schemas import (
+    IntegrationCreate,
+    IntegrationList,
+    IntegrationRead,
+    IntegrationUpdate,
+)
+from agentcal.dependencies import KeyringDep, Session
+from agentcal.pagination import PageParams
+from agentcal.tenancy.auth import CurrentPrincipal
+
+router = APIRouter(prefix="/api/v1/calcom/integration", tags=["Cal.com integrations"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_integration(
+    body: IntegrationCreate, principal: CurrentPrincipal, session: Session, keyring: KeyringDep
+) -> IntegrationRead:
+    """Create a Cal.com integration for a unit (seed `create-calcom-function`)."""
+    row = await service.create_integration(session, keyring, principal.institution_id, body)
+    return IntegrationRead.of(row)
+
+
+@router.get("/unit/{unitId}")
+async def list_integrations(
+    unitId: uuid.UUID,  # noqa: N803 - the path parameter keeps the seed's name
+    principal: CurrentPrincipal,
+    session: Session,
+    page: PageParams,
+    request: Request,
+    response: Response,
+) -> IntegrationList:
+    """The unit's integrations, newest first."""
+    rows = await service.list_integrations(session, principal.institution_id, unitId, page)
+    return IntegrationList(data=[IntegrationRead.of(r) for r in page.trim(rows, request, response)])
+
+
+@router.get("/{id}")
+async def get_integration(
+    id: uuid.UUID, principal: CurrentPrincipal, session: Session
+) -> IntegrationRead:
+    return IntegrationRead.of(await service.get_integration(session, principal.institution_id, id))
+
+
+@router.put("/{id}")
+async def update_integration(
+    id: uuid.UUID,
+    body: IntegrationUpdate,
+    principal: CurrentPrincipal,
+    session: Session,
+    keyring: KeyringDep,
+) -> IntegrationRead:
+    """Replace the integration's settings; `apiKey` only when rotating it."""
+    row = await service.update_integration(session, keyring, principal.institution_id, id, body)
+    return IntegrationRead.of(row)
+
+
+@router.delete("/{id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_integration(
+    id: uuid.UUID, principal: CurrentPrincipal, session: Session
+) -> Response:
+    await service.delete_integration(session, principal.institution_id, id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

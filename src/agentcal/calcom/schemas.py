@@ -1,0 +1,116 @@
+"""Bodies of `/api/v1/calcom/integration`, field for field as the Toolzz document has them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, field_validator
+
+from agentcal.calcom.models import CalcomIntegration
+from agentcal.timestamps import micros, millis
+from agentcal.validation import (
+    REQUEST_CONFIG,
+    RESPONSE_CONFIG,
+    Name,
+    PositiveInt32,
+    Prompt,
+    Secret,
+    Slug,
+    StrictBool,
+    Timezone,
+    Username,
+)
+
+
+class IntegrationCreate(BaseModel):
+    """Seed `create-calcom-function`, plus the optional scheduling extensions."""
+
+    model_config = REQUEST_CONFIG
+
+    title: Name
+    unit_id: uuid.UUID
+    api_key: Secret
+    calcom_username: Username
+    timezone: Timezone
+    prompt: Prompt
+    check_availability_enabled: StrictBool
+    create_booking_enabled: StrictBool
+    bot_id: uuid.UUID | None = None
+    default_event_type_id: PositiveInt32 | None = None
+    default_event_type_slug: Slug | None = None
+
+
+class IntegrationUpdate(BaseModel):
+    """The Toolzz update body; omitted optional fields keep their stored values."""
+
+    model_config = REQUEST_CONFIG
+
+    title: Name
+    unit_id: uuid.UUID
+    calcom_username: Username
+    timezone: Timezone
+    prompt: Prompt
+    check_availability_enabled: StrictBool
+    create_booking_enabled: StrictBool
+    api_key: Secret | None = None
+    bot_id: uuid.UUID | None = None
+    is_active: StrictBool | None = None
+    default_event_type_id: PositiveInt32 | None = None
+    default_event_type_slug: Slug | None = None
+
+    @field_validator("api_key", "is_active")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Validators run only for values sent: omitting keeps, null is a mistake.
+        if value is None:
+            raise ValueError("must not be null; omit it to keep the stored value")
+        return value
+
+
+class IntegrationRead(BaseModel):
+    """The integration object of the seed's response, with `apiKey` masked."""
+
+    model_config = RESPONSE_CONFIG
+
+    id: uuid.UUID
+    bot_id: uuid.UUID | None
+    unit_id: uuid.UUID
+    title: str
+    calcom_username: str
+    api_key: str
+    is_active: bool
+    is_token_masked: bool
+    timezone: str
+    prompt: str
+    check_availability_enabled: bool
+    create_booking_enabled: bool
+    default_event_type_id: int | None
+    default_event_type_slug: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, row: CalcomIntegration) -> IntegrationRead:
+        return cls(
+            id=row.id,
+            bot_id=row.bot_id,
+            unit_id=row.unit_id,
+            title=row.title,
+            calcom_username=row.calcom_username,
+            api_key=row.api_key_mask,
+            is_active=row.is_active,
+            is_token_masked=True,
+            timezone=row.timezone,
+            prompt=row.prompt,
+            check_availability_enabled=row.check_availability_enabled,
+            create_booking_enabled=row.create_booking_enabled,
+            default_event_type_id=row.default_event_type_id,
+            default_event_type_slug=row.default_event_type_slug,
+            created_at=micros(row.created_at),
+            updated_at=millis(row.updated_at),
+        )
+
+
+class IntegrationList(BaseModel):
+    data: list[IntegrationRead]

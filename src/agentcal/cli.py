@@ -1,0 +1,294 @@
+"""`agentcal`: serve the API, migrate, bootstrap tenants and manage access tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentcal import keys, migrate
+from agentcal.crypto import Keyring, SecretKeyError, generate_key, load_keyring
+from agentcal.database import create_engine, create_sessionmaker, session_scope, utcnow
+from agentcal.settings import Settings
+from agentcal.tenancy import service
+from agentcal.tenancy.models import AccessToken, Institution, User
+from agentcal.timestamps import iso_millis
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="agentcal: scheduling functions (Cal.com, Google Calendar) for AI agents.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+admin_app = typer.Typer(help="Operator commands: bootstrap a tenant, manage encryption keys.")
+tokens_app = typer.Typer(help="Create, list and revoke access tokens.")
+app.add_typer(admin_app, name="admin")
+app.add_typer(tokens_app, name="tokens")
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _keyring(settings: Settings) -> Keyring:
+    fresh = not settings.secret_keys and not settings.key_file.exists()
+    try:
+        keyring = load_keyring(settings.secret_keys, settings.key_file)
+    except SecretKeyError as exc:
+        raise _fail(f"{exc} (AGENTCAL_SECRET_KEYS)") from exc
+    if fresh:
+        _say(f"generated an encryption key in {settings.key_file} (keep it: it opens the secrets)")
+    return keyring
+
+
+async def _migrate(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        before = await migrate.current_revision(engine)
+        if before != migrate.head_revision():
+            _say(f"applying migrations ({before or 'empty database'} → {migrate.head_revision()})")
+            await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Migrate if needed, then run `work` in one committed session."""
+
+    async def run() -> T:
+        await _migrate(settings)
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            async with session_scope(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except OSError as exc:
+        raise _fail(f"cannot reach the database: {exc}") from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the API server (applies migrations and creates the key on first start)."""
+    import uvicorn
+
+    from agentcal import log
+
+    settings = Settings()
+    log.configure(settings.log_level, settings.log_format)
+    _keyring(settings)
+    asyncio.run(_migrate(settings))
+    _say(f"agentcal listening on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(
+        "agentcal.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply database migrations and exit."""
+    settings = Settings()
+    asyncio.run(_migrate(settings))
+    _say("database is at the latest migration")
+
+
+@admin_app.command()
+def bootstrap(
+    institution: Annotated[str, typer.Option(help="Institution (tenant) name.")],
+    unit: Annotated[str, typer.Option(help="Organizational unit name.")],
+    user: Annotated[str, typer.Option(help="E-mail of the admin user.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create an institution, a unit, an admin user and an access token.
+
+    Running it again for the same institution reuses it and only issues a new token.
+    """
+    names = {"institution": institution.strip(), "unit": unit.strip(), "user": user.strip()}
+    for option, value in names.items():
+        if not value or len(value) > (254 if option == "user" else 120):
+            raise _fail(f"--{option} must be 1-{254 if option == 'user' else 120} characters", 2)
+    if "@" not in names["user"]:
+        raise _fail("--user must be an e-mail address", 2)
+    settings = Settings()
+    _keyring(settings)
+    result = _with_session(
+        settings,
+        lambda s: service.bootstrap(s, names["institution"], names["unit"], names["user"]),
+    )
+    out = {
+        "institutionId": str(result.institution.id),
+        "unitId": str(result.unit.id),
+        "userId": str(result.user.id),
+        "token": result.token.token,
+    }
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(f"institution  {out['institutionId']}  {result.institution.name}")
+    typer.echo(f"unit         {out['unitId']}  {result.unit.name}")
+    typer.echo(f"admin user   {out['userId']}  {result.user.email}")
+    typer.echo(f"token        {out['token']}")
+    _say("the token is shown only now; send it as 'Authorization: Bearer <token>'")
+
+
+@admin_app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored secret with the current (first) key."""
+    settings = Settings()
+    keyring = _keyring(settings)
+
+    async def work(session: AsyncSession) -> keys.RotationReport:
+        return await keys.rotate(session, keyring, progress=_say)
+
+    try:
+        report = _with_session(settings, work)
+    except SecretKeyError as exc:
+        raise _fail(str(exc)) from exc
+    _say(
+        f"re-encrypted {report.resealed} secret(s) with key {keyring.current_id}; "
+        f"{report.current} already used it"
+    )
+
+
+@admin_app.command("generate-key")
+def generate_key_command() -> None:
+    """Print a new encryption key for AGENTCAL_SECRET_KEYS."""
+    typer.echo(generate_key())
+
+
+async def _user_by_email(session: AsyncSession, email: str, institution: str | None) -> User:
+    query = select(User).where(User.email == email.strip().lower())
+    if institution:
+        query = query.join(Institution, Institution.id == User.institution_id).where(
+            Institution.name == institution
+        )
+    users = list(await session.scalars(query))
+    if not users:
+        raise _fail(f"no user with e-mail {email!r}; create one with `agentcal admin bootstrap`")
+    if len(users) > 1:
+        raise _fail(f"{email!r} is a user of several institutions; add --institution NAME")
+    return users[0]
+
+
+@tokens_app.command("create")
+def tokens_create(
+    user: Annotated[str, typer.Option(help="E-mail of the token's user.")],
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "cli",
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, max=3650, help="Expire after this many days.")
+    ] = None,
+    institution: Annotated[
+        str | None, typer.Option(help="Institution name, if the e-mail is in several.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Issue an access token for a user (shown once)."""
+    label = name.strip()
+    if not 1 <= len(label) <= 120:
+        raise _fail("--name must be 1-120 characters", 2)
+
+    async def work(session: AsyncSession) -> service.IssuedToken:
+        owner = await _user_by_email(session, user, institution)
+        expires = timedelta(days=expires_in_days) if expires_in_days else None
+        return await service.issue_token(session, owner, label, expires)
+
+    issued = _with_session(Settings(), work)
+    if as_json:
+        typer.echo(
+            json.dumps({**_token_json(issued.record, user.strip().lower()), "token": issued.token})
+        )
+    else:
+        typer.echo(issued.token)
+        _say(f"token {issued.record.id} created; it is shown only now")
+
+
+def _token_json(token: AccessToken, email: str) -> dict[str, Any]:
+    return {
+        "id": str(token.id),
+        "userId": str(token.user_id),
+        "user": email,
+        "name": token.name,
+        "prefix": token.prefix,
+        "createdAt": iso_millis(token.created_at),
+        "expiresAt": iso_millis(token.expires_at) if token.expires_at else None,
+        "revokedAt": iso_millis(token.revoked_at) if token.revoked_at else None,
+        "state": service.token_state(token, utcnow()),
+    }
+
+
+@tokens_app.command("list")
+def tokens_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List every access token (never the tokens themselves)."""
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        rows = await session.execute(
+            select(AccessToken, User.email)
+            .join(User, User.id == AccessToken.user_id)
+            .order_by(AccessToken.created_at)
+        )
+        return [_token_json(token, email) for token, email in rows]
+
+    tokens = _with_session(Settings(), work)
+    if as_json:
+        typer.echo(json.dumps(tokens))
+        return
+    if not tokens:
+        _say(
+            "no tokens yet; create one with `agentcal admin bootstrap` or `agentcal tokens create`"
+        )
+        return
+    typer.echo(f"{'ID':36}  {'STATE':7}  {'PREFIX':10}  {'USER':30}  NAME")
+    for t in tokens:
+        typer.echo(f"{t['id']:36}  {t['state']:7}  {t['prefix']:10}  {t['user']:30}  {t['name']}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(metavar="ID", help="Token id.")]) -> None:
+    """Revoke a token; requests with it then get 401."""
+    try:
+        ident = uuid.UUID(token_id)
+    except ValueError:
+        raise _fail(f"{token_id!r} is not a token id (see `agentcal tokens list`)", 2) from None
+
+    async def work(session: AsyncSession) -> AccessToken | None:
+        token = await session.get(AccessToken, ident)
+        if token is not None:
+            await service.revoke_token(session, token)
+        return token
+
+    if _with_session(Settings(), work) is None:
+        raise _fail(f"no token {ident} (see `agentcal tokens list`)")
+    _say(f"token {ident} revoked")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,28 @@
+"""Request-scoped dependencies every feature shares: the database session and the keyring."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentcal.crypto import Keyring
+from agentcal.database import session_scope
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with session_scope(request.app.state.sessionmaker) as session:
+        yield session
+
+
+def _keyring(request: Request) -> Keyring:
+    keyring: Keyring = request.app.state.keyring
+    return keyring
+
+
+# scope="function": the session commits when the endpoint returns, *before* the response
+# is sent, so a failed commit can never hide behind a 2xx already on the wire.
+Session = Annotated[AsyncSession, Depends(_session, scope="function")]
+KeyringDep = Annotated[Keyring, Depends(_keyring)]

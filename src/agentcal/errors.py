@@ -1,0 +1,81 @@
+"""The one error base of agentcal and its RFC 9457 problem-details rendering.
+
+Services raise `AgentcalError` subclasses; a single exception handler turns them
+into `application/problem+json`. Provider errors (later issues) subclass it too.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_type(slug: str) -> str:
+    return f"urn:agentcal:problem:{slug}"
+
+
+class AgentcalError(Exception):
+    """An error with an HTTP status and a message that tells the caller what to do."""
+
+    status_code: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "type": problem_type(self.slug),
+            "title": HTTPStatus(self.status_code).phrase,
+            "status": self.status_code,
+            "detail": self.detail,
+        }
+
+
+class Unauthorized(AgentcalError):
+    status_code = 401
+    slug = "unauthorized"
+
+    def __init__(self, detail: str, *, error: str | None = "invalid_token") -> None:
+        # RFC 6750 §3: a request with no credentials gets a bare challenge.
+        challenge = 'Bearer realm="agentcal"'
+        if error:
+            safe = detail.replace('"', "'")
+            challenge += f', error="{error}", error_description="{safe}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(AgentcalError):
+    status_code = 403
+    slug = "forbidden"
+
+
+class NotFound(AgentcalError):
+    status_code = 404
+    slug = "not-found"
+
+    def __init__(self, what: str, ident: object) -> None:
+        super().__init__(f"{what} {ident} does not exist or is not visible to this token")
+
+
+class Conflict(AgentcalError):
+    status_code = 409
+    slug = "conflict"
+
+
+class InvalidInput(AgentcalError):
+    """422 for rules that need the database (a bot of another unit, …)."""
+
+    status_code = 422
+    slug = "validation-error"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.errors = [{"field": field, "message": message}]
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "errors": self.errors}

@@ -1,0 +1,93 @@
+"""`/api/v1/functions`: a unit's Google Calendar functions."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from agentcal.dependencies import KeyringDep, Session
+from agentcal.functions import service
+from agentcal.functions.schemas import (
+    FunctionCreate,
+    FunctionList,
+    FunctionRead,
+    FunctionType,
+    FunctionUpdate,
+    function_read,
+)
+from agentcal.pagination import PageParams
+from agentcal.tenancy.auth import CurrentPrincipal
+
+router = APIRouter(prefix="/api/v1/functions", tags=["functions"])
+
+
+async def create_function(
+    body: FunctionCreate, principal: CurrentPrincipal, session: Session, keyring: KeyringDep
+) -> FunctionRead:
+    """Create a Google Calendar function (seed `create-google-calendar-function`)."""
+    function = await service.create_function(session, keyring, principal.institution_id, body)
+    return function_read(function)
+
+
+async def list_functions(
+    principal: CurrentPrincipal,
+    session: Session,
+    page: PageParams,
+    request: Request,
+    response: Response,
+    unity_id: uuid.UUID | None = Query(default=None, alias="unityId"),
+    function_type: FunctionType | None = Query(default=None, alias="type"),
+) -> FunctionList:
+    """The institution's functions, newest first, optionally of one unit or type."""
+    rows = await service.list_functions(
+        session, principal.institution_id, unity_id, function_type, page
+    )
+    return FunctionList(data=[function_read(f) for f in page.trim(rows, request, response)])
+
+
+# The seed posts to `/functions/`; clients that drop the slash must not get a redirect.
+for path, in_schema in (("/", True), ("", False)):
+    router.add_api_route(
+        path,
+        create_function,
+        methods=["POST"],
+        status_code=status.HTTP_201_CREATED,
+        include_in_schema=in_schema,
+    )
+    router.add_api_route(path, list_functions, methods=["GET"], include_in_schema=in_schema)
+
+
+@router.get("/{id}")
+async def get_function(
+    id: uuid.UUID, principal: CurrentPrincipal, session: Session
+) -> FunctionRead:
+    return function_read(await service.get_function(session, principal.institution_id, id))
+
+
+@router.put("/{id}")
+async def update_function(
+    id: uuid.UUID,
+    body: FunctionUpdate,
+    principal: CurrentPrincipal,
+    session: Session,
+    keyring: KeyringDep,
+) -> FunctionRead:
+    """Replace the function; leave `googleToken` out to keep the stored one."""
+    function = await service.update_function(session, keyring, principal.institution_id, id, body)
+    return function_read(function)
+
+
+@router.delete("/{id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_function(id: uuid.UUID, principal: CurrentPrincipal, session: Session) -> Response:
+    await service.delete_function(session, principal.institution_id, id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/duplicate/{id}", status_code=status.HTTP_201_CREATED)
+async def duplicate_function(
+    id: uuid.UUID, principal: CurrentPrincipal, session: Session, keyring: KeyringDep
+) -> FunctionRead:
+    """Copy a function under a new id, switched off (`isActivated: false`)."""
+    copy = await service.duplicate_function(session, keyring, principal.institution_id, id)
+    return function_read(copy)

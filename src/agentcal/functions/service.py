@@ -1,0 +1,274 @@
+"""Google Calendar functions: create, read, list, update, duplicate, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from agentcal.bots.service import check_bot_in_unit
+from agentcal.crypto import Keyring
+from agentcal.errors import InvalidInput, NotFound
+from agentcal.functions.models import (
+    GOOGLE_REFRESH_TOKEN,
+    GOOGLE_TOKEN,
+    NOTIFICATION_TARGET,
+    Function,
+    GoogleCalendarPlugin,
+)
+from agentcal.functions.schemas import (
+    PLUGIN_DEFAULTS,
+    FunctionCreate,
+    FunctionUpdate,
+    GoogleCalendarCreate,
+    GoogleCalendarUpdate,
+)
+from agentcal.notifications.targets import target_problem
+from agentcal.pagination import Page
+from agentcal.tenancy.service import get_unit, get_user
+
+# Plugin settings copied as they are; `None` (or absent on create) means the default.
+_PLAIN_FIELDS = (
+    "notification_type",
+    "notification_content_type",
+    "notification_content",
+    *PLUGIN_DEFAULTS,
+)
+_FIELD_PREFIX = "googleCalendar"
+
+
+def _with_plugin() -> Any:
+    return selectinload(Function.google_calendar)
+
+
+async def get_function(
+    session: AsyncSession, institution_id: uuid.UUID, function_id: uuid.UUID
+) -> Function:
+    function = await session.get(Function, function_id, options=[_with_plugin()])
+    if function is None or function.institution_id != institution_id:
+        raise NotFound("function", function_id)
+    return function
+
+
+async def list_functions(
+    session: AsyncSession,
+    institution_id: uuid.UUID,
+    unity_id: uuid.UUID | None,
+    function_type: str | None,
+    page: Page,
+) -> list[Function]:
+    query = (
+        select(Function).options(_with_plugin()).where(Function.institution_id == institution_id)
+    )
+    if unity_id is not None:
+        await get_unit(session, institution_id, unity_id)
+        query = query.where(Function.unity_id == unity_id)
+    if function_type is not None:
+        query = query.where(Function.type == function_type)
+    query = query.order_by(Function.created_at.desc(), Function.id)
+    return list(await session.scalars(query.offset(page.offset).limit(page.fetch)))
+
+
+async def _check_references(
+    session: AsyncSession,
+    institution_id: uuid.UUID,
+    body: FunctionCreate | FunctionUpdate,
+    bot_id: uuid.UUID | None,
+) -> None:
+    await get_unit(session, institution_id, body.unity_id)
+    await get_user(session, institution_id, body.user_id)
+    await check_bot_in_unit(session, institution_id, bot_id, body.unity_id)
+
+
+def _set_token(
+    keyring: Keyring, plugin: GoogleCalendarPlugin, token: str, refresh: str | None, sent: set[str]
+) -> None:
+    """Store `googleToken`: an access token, or a refresh token standing alone."""
+    if token.startswith("1//"):
+        if refresh is not None:
+            raise InvalidInput(
+                f"{_FIELD_PREFIX}.googleRefreshToken",
+                "googleToken is already a refresh token; send it once",
+            )
+        GOOGLE_TOKEN.seal(keyring, plugin, None)
+        GOOGLE_REFRESH_TOKEN.seal(keyring, plugin, token)
+        return
+    GOOGLE_TOKEN.seal(keyring, plugin, token)
+    if "google_refresh_token" in sent:
+        GOOGLE_REFRESH_TOKEN.seal(keyring, plugin, refresh)
+
+
+def _apply_plugin(
+    keyring: Keyring,
+    plugin: GoogleCalendarPlugin,
+    gc: GoogleCalendarCreate | GoogleCalendarUpdate,
+    creating: bool,
+) -> None:
+    sent = set(gc.model_fields_set)
+    plugin.google_id = gc.google_id
+
+    user = gc.google_user.model_dump(exclude_none=True)
+    if not creating:  # Toolzz's update leaves out the Google id and verification flag
+        stored = plugin.google_user
+        for kept in ("id", "verified_email"):
+            user.setdefault(kept, stored.get(kept))
+    plugin.google_user = user
+
+    if creating or "calendar_id" in sent:
+        plugin.calendar_id = gc.calendar_id or user["email"]
+    if creating or "timezone" in sent:
+        plugin.timezone = gc.timezone or "UTC"
+    for field in _PLAIN_FIELDS:
+        if creating or field in sent:
+            value = getattr(gc, field)
+            if value is None:
+                value = PLUGIN_DEFAULTS.get(field)
+            elif field == "working_hours":
+                value = [w.model_dump() for w in gc.working_hours or []]
+            setattr(plugin, field, value)
+
+    if gc.google_token is not None:
+        _set_token(keyring, plugin, gc.google_token, gc.google_refresh_token, sent)
+    elif "google_refresh_token" in sent:
+        GOOGLE_REFRESH_TOKEN.seal(keyring, plugin, gc.google_refresh_token)
+    if creating or "notification_target" in sent:
+        NOTIFICATION_TARGET.seal(keyring, plugin, gc.notification_target)
+    _check_notification(keyring, plugin, gc.notification_target)
+
+
+def _check_notification(
+    keyring: Keyring, plugin: GoogleCalendarPlugin, sent_target: str | None
+) -> None:
+    if plugin.notification_type is None:
+        return
+    field = f"{_FIELD_PREFIX}.notificationTarget"
+    target = sent_target or NOTIFICATION_TARGET.open(keyring, plugin)
+    if target is None:
+        raise InvalidInput(
+            field, f"notificationType {plugin.notification_type!r} needs a notificationTarget"
+        )
+    if problem := target_problem(plugin.notification_type, target):
+        raise InvalidInput(field, problem)
+
+
+async def create_function(
+    session: AsyncSession, keyring: Keyring, institution_id: uuid.UUID, body: FunctionCreate
+) -> Function:
+    await _check_references(session, institution_id, body, body.bot_id)
+    function = Function(
+        id=uuid.uuid4(),
+        institution_id=institution_id,
+        user_id=body.user_id,
+        unity_id=body.unity_id,
+        bot_id=body.bot_id,
+        type=body.type,
+        code=body.type,
+        name=body.name,
+        description=body.description,
+        icon_file_id=body.icon_file_id,
+        status=True,
+        color=body.color or "gray",
+        outputs=body.outputs or [],
+        is_activated=True if body.is_activated is None else body.is_activated,
+    )
+    plugin = GoogleCalendarPlugin(id=uuid.uuid4(), function_id=function.id)
+    _apply_plugin(keyring, plugin, body.google_calendar, creating=True)
+    function.google_calendar = plugin
+    session.add(function)
+    await session.flush()
+    return function
+
+
+async def update_function(
+    session: AsyncSession,
+    keyring: Keyring,
+    institution_id: uuid.UUID,
+    function_id: uuid.UUID,
+    body: FunctionUpdate,
+) -> Function:
+    function = await get_function(session, institution_id, function_id)
+    sent = body.model_fields_set
+    bot_id = body.bot_id if "bot_id" in sent else function.bot_id
+    await _check_references(session, institution_id, body, bot_id)
+
+    function.bot_id = bot_id
+    function.user_id = body.user_id
+    function.unity_id = body.unity_id
+    function.type = function.code = body.type
+    function.name = body.name
+    function.description = body.description
+    if "icon_file_id" in sent:
+        function.icon_file_id = body.icon_file_id
+    if "outputs" in sent:
+        function.outputs = body.outputs or []
+    if "color" in sent:
+        function.color = body.color or "gray"
+    if "is_activated" in sent:
+        function.is_activated = True if body.is_activated is None else body.is_activated
+
+    plugin = function.google_calendar
+    if plugin is None:  # pragma: no cover - every google-calendar function has one
+        plugin = function.google_calendar = GoogleCalendarPlugin(
+            id=uuid.uuid4(), function_id=function.id
+        )
+        _apply_plugin(keyring, plugin, body.google_calendar, creating=True)
+    else:
+        if body.google_calendar.google_token is None and plugin.google_token_ciphertext is None \
+                and plugin.google_refresh_token_ciphertext is None:  # fmt: skip
+            raise InvalidInput(f"{_FIELD_PREFIX}.googleToken", "is required")
+        _apply_plugin(keyring, plugin, body.google_calendar, creating=False)
+    await session.flush()
+    return function
+
+
+async def duplicate_function(
+    session: AsyncSession, keyring: Keyring, institution_id: uuid.UUID, function_id: uuid.UUID
+) -> Function:
+    """A copy with a new id, switched off (`isActivated: false`), secrets re-sealed for it."""
+    source = await get_function(session, institution_id, function_id)
+    copy = Function(
+        id=uuid.uuid4(),
+        institution_id=source.institution_id,
+        user_id=source.user_id,
+        unity_id=source.unity_id,
+        bot_id=source.bot_id,
+        type=source.type,
+        code=source.code,
+        name=source.name,
+        description=source.description,
+        icon_file_id=source.icon_file_id,
+        status=source.status,
+        color=source.color,
+        outputs=list(source.outputs),
+        is_activated=False,
+    )
+    original = source.google_calendar
+    if original is not None:
+        plugin = GoogleCalendarPlugin(id=uuid.uuid4(), function_id=copy.id)
+        for column in GoogleCalendarPlugin.__table__.columns.keys():
+            if column in {"id", "function_id", "created_at", "updated_at"}:
+                continue
+            if column.endswith(("_ciphertext", "_key_id")):
+                continue
+            setattr(plugin, column, getattr(original, column))
+        plugin.google_user = dict(original.google_user)
+        plugin.working_hours = [dict(w) for w in original.working_hours]
+        for secret in GoogleCalendarPlugin.__secrets__:
+            # Secrets are bound to their row: open with the original's, seal with the copy's.
+            secret.seal(keyring, plugin, secret.open(keyring, original))
+        copy.google_calendar = plugin
+    session.add(copy)
+    await session.flush()
+    return copy
+
+
+async def delete_function(
+    session: AsyncSession, institution_id: uuid.UUID, function_id: uuid.UUID
+) -> None:
+    """Delete a function; its plugin and sealed tokens go with it."""
+    function = await get_function(session, institution_id, function_id)
+    await session.delete(function)
+    await session.flush()

@@ -1,0 +1,172 @@
+"""Tenancy operations shared by the API and the CLI. They never commit: the caller does."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentcal.database import utcnow
+from agentcal.errors import Conflict, NotFound
+from agentcal.tenancy.models import AccessToken, Institution, Unit, User
+from agentcal.tenancy.tokens import display_prefix, hash_token, new_token
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    record: AccessToken
+    token: str  # the only time the clear token exists
+
+
+async def get_unit(session: AsyncSession, institution_id: uuid.UUID, unit_id: uuid.UUID) -> Unit:
+    unit = await session.get(Unit, unit_id)
+    if unit is None or unit.institution_id != institution_id:
+        raise NotFound("unit", unit_id)
+    return unit
+
+
+async def get_user(session: AsyncSession, institution_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None or user.institution_id != institution_id:
+        raise NotFound("user", user_id)
+    return user
+
+
+async def list_units(session: AsyncSession, institution_id: uuid.UUID) -> list[Unit]:
+    rows = await session.scalars(
+        select(Unit).where(Unit.institution_id == institution_id).order_by(Unit.created_at)
+    )
+    return list(rows)
+
+
+async def list_users(session: AsyncSession, institution_id: uuid.UUID) -> list[User]:
+    rows = await session.scalars(
+        select(User).where(User.institution_id == institution_id).order_by(User.created_at)
+    )
+    return list(rows)
+
+
+async def create_unit(session: AsyncSession, institution_id: uuid.UUID, name: str) -> Unit:
+    existing = await session.scalar(
+        select(Unit).where(Unit.institution_id == institution_id, Unit.name == name)
+    )
+    if existing is not None:
+        raise Conflict(f"a unit named {name!r} already exists (id {existing.id})")
+    unit = Unit(id=uuid.uuid4(), institution_id=institution_id, name=name)
+    session.add(unit)
+    await session.flush()
+    return unit
+
+
+async def create_user(
+    session: AsyncSession, institution_id: uuid.UUID, email: str, name: str | None, role: str
+) -> User:
+    email = email.lower()
+    existing = await session.scalar(
+        select(User).where(User.institution_id == institution_id, User.email == email)
+    )
+    if existing is not None:
+        raise Conflict(f"a user with e-mail {email!r} already exists (id {existing.id})")
+    user = User(id=uuid.uuid4(), institution_id=institution_id, email=email, name=name, role=role)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def issue_token(
+    session: AsyncSession, user: User, name: str, expires_in: timedelta | None
+) -> IssuedToken:
+    token = new_token()
+    record = AccessToken(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        institution_id=user.institution_id,
+        name=name,
+        token_hash=hash_token(token),
+        prefix=display_prefix(token),
+        expires_at=utcnow() + expires_in if expires_in else None,
+    )
+    session.add(record)
+    await session.flush()
+    return IssuedToken(record, token)
+
+
+async def list_tokens(
+    session: AsyncSession, institution_id: uuid.UUID | None, user_id: uuid.UUID | None = None
+) -> list[AccessToken]:
+    query = select(AccessToken).order_by(AccessToken.created_at)
+    if institution_id is not None:
+        query = query.where(AccessToken.institution_id == institution_id)
+    if user_id is not None:
+        query = query.where(AccessToken.user_id == user_id)
+    return list(await session.scalars(query))
+
+
+async def revoke_token(session: AsyncSession, token: AccessToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        await session.flush()
+
+
+async def find_token(session: AsyncSession, token: str) -> tuple[AccessToken, str] | None:
+    """The token record for a clear token, with its user's role, in one query."""
+    row = (
+        await session.execute(
+            select(AccessToken, User.role)
+            .join(User, User.id == AccessToken.user_id)
+            .where(AccessToken.token_hash == hash_token(token))
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def token_state(token: AccessToken, now: datetime) -> str:
+    """`active`, `revoked` or `expired`."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrapped:
+    institution: Institution
+    unit: Unit
+    user: User
+    token: IssuedToken
+
+
+async def bootstrap(
+    session: AsyncSession, institution_name: str, unit_name: str, email: str
+) -> Bootstrapped:
+    """Create (or reuse, by name) an institution, unit and admin user, and a new token.
+
+    Idempotent per institution name: a second run reuses what exists and only adds a
+    token, so operators can re-run it to get a fresh credential.
+    """
+    institution = await session.scalar(
+        select(Institution).where(Institution.name == institution_name)
+    )
+    if institution is None:
+        institution = Institution(id=uuid.uuid4(), name=institution_name)
+        session.add(institution)
+        await session.flush()
+    unit = await session.scalar(
+        select(Unit).where(Unit.institution_id == institution.id, Unit.name == unit_name)
+    )
+    if unit is None:
+        unit = await create_unit(session, institution.id, unit_name)
+    email = email.lower()
+    user = await session.scalar(
+        select(User).where(User.institution_id == institution.id, User.email == email)
+    )
+    if user is None:
+        user = await create_user(session, institution.id, email, None, "admin")
+    else:
+        user.role = "admin"  # the command promises an admin token; the operator owns the DB
+    token = await issue_token(session, user, "bootstrap", None)
+    return Bootstrapped(institution, unit, user, token)
