@@ -1,0 +1,132 @@
+"""Fixtures shared by the whole suite.
+
+The suite runs on SQLite always and on PostgreSQL when `AGENTCAL_TEST_DATABASE_URL`
+is set (e.g. `postgresql+asyncpg://postgres@127.0.0.1:5432/test`). The schema is
+built by the real migrations once per run; every test then starts from empty tables,
+so what the code commits is really committed and really checked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import agentcal.models  # noqa: F401 - registers every table
+from agentcal import migrate
+from agentcal.app import create_app
+from agentcal.crypto import Keyring, generate_key
+from agentcal.database import Base, create_engine
+from agentcal.settings import Settings
+from tests.factories import Tenant, create_tenant
+
+PG_URL = os.environ.get("AGENTCAL_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("agentcal")
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> str:
+    return PG_URL or f"sqlite+aiosqlite:///{data_dir / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def backend(database_url: str) -> str:
+    return "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture(scope="session")
+def secret_key() -> str:
+    return generate_key()
+
+
+@pytest.fixture(scope="session")
+def keyring(secret_key: str) -> Keyring:
+    return Keyring.from_text(secret_key)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, data_dir: Path, secret_key: str) -> Settings:
+    return Settings(database_url=database_url, data_dir=data_dir, secret_keys=secret_key)
+
+
+async def reset_schema(engine: AsyncEngine) -> None:
+    """Drop everything, so the migrations build the schema from nothing."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        else:
+            await conn.run_sync(Base.metadata.drop_all)
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await reset_schema(engine)
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def app(engine: AsyncEngine, settings: Settings, keyring: Keyring) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, keyring=keyring)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for name in tables:
+                await conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(autouse=True)
+async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "engine" in request.fixturenames:
+        await empty_tables(request.getfixturevalue("engine"))
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with no credentials."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://agentcal.test") as c:
+        yield c
+
+
+@pytest.fixture
+def make_tenant(app: FastAPI) -> Callable[..., Awaitable[Tenant]]:
+    """Create an institution with a unit, an admin, and an authenticated client."""
+
+    async def make(name: str = "Acme Clinics", unit: str = "Sales") -> Tenant:
+        return await create_tenant(app, name, unit)
+
+    return make
+
+
+@pytest.fixture
+async def tenant(make_tenant: Callable[..., Awaitable[Tenant]]) -> Tenant:
+    return await make_tenant()
+
+
+@pytest.fixture
+async def other_tenant(make_tenant: Callable[..., Awaitable[Tenant]]) -> Tenant:
+    """A second institution: nothing of it may be visible to `tenant`."""
+    return await make_tenant("Globex Dental", "Support")
