@@ -1,0 +1,272 @@
+"""The `agentcal` commands, run against the suite's database (and one real `serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
+
+from agentcal import migrate
+from agentcal.calcom.models import API_KEY, CalcomIntegration
+from agentcal.cli import app as cli
+from agentcal.crypto import Keyring, generate_key, parse_key
+from agentcal.database import session_scope
+from agentcal.functions.models import GOOGLE_TOKEN, GoogleCalendarPlugin
+from agentcal.tenancy.models import Institution
+from tests.factories import (
+    CALCOM_API_KEY,
+    GOOGLE_ACCESS_TOKEN,
+    Tenant,
+    calcom_body,
+    google_function_body,
+)
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(database_url: str, secret_key: str, data_dir: Path, engine: AsyncEngine) -> dict[str, str]:
+    """The environment that points the CLI at the suite's (already migrated) database."""
+    return {
+        "AGENTCAL_DATABASE_URL": database_url,
+        "AGENTCAL_SECRET_KEYS": secret_key,
+        "AGENTCAL_DATA_DIR": str(data_dir),
+    }
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(cli, list(args), env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def bootstrap(env: dict[str, str], institution: str = "Acme") -> dict[str, str]:
+    code, out, _ = run(
+        env, "admin", "bootstrap", "--institution", institution, "--unit", "Sales",
+        "--user", "ana@acme.test", "--json",
+    )  # fmt: skip
+    assert code == 0
+    return json.loads(out)
+
+
+async def get_me(app: FastAPI, token: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        return await c.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+
+
+async def test_bootstrap_json_prints_one_object_whose_token_works(
+    env: dict[str, str], app: FastAPI
+) -> None:
+    code, out, _ = await asyncio.to_thread(
+        run, env, "admin", "bootstrap", "--institution", "Acme", "--unit", "Sales",
+        "--user", "Ana@Acme.test", "--json",
+    )  # fmt: skip
+    assert code == 0
+    assert out.count("\n") == 1
+    result = json.loads(out)
+    assert set(result) == {"institutionId", "unitId", "userId", "token"}
+    me = await get_me(app, result["token"])
+    assert me.status_code == 200
+    assert me.json()["id"] == result["userId"]
+    assert me.json()["role"] == "admin"
+    assert me.json()["email"] == "ana@acme.test"
+
+
+async def test_bootstrap_twice_reuses_the_institution_and_adds_a_token(
+    env: dict[str, str], app: FastAPI
+) -> None:
+    first = await asyncio.to_thread(bootstrap, env)
+    second = await asyncio.to_thread(bootstrap, env)
+    assert {k: first[k] for k in ("institutionId", "unitId", "userId")} == {
+        k: second[k] for k in ("institutionId", "unitId", "userId")
+    }
+    assert first["token"] != second["token"]
+    async with session_scope(app.state.sessionmaker) as session:
+        count = await session.scalar(select(func.count()).select_from(Institution))
+    assert count == 1
+    assert (await get_me(app, first["token"])).status_code == 200
+    assert (await get_me(app, second["token"])).status_code == 200
+
+
+def test_bootstrap_without_json_prints_the_ids_and_token(env: dict[str, str]) -> None:
+    code, out, err = run(
+        env, "admin", "bootstrap", "--institution", "Acme", "--unit", "Sales", "--user", "a@b.test"
+    )
+    assert code == 0
+    assert "token" in out and "agc_" in out
+    assert "shown only now" in err
+
+
+def test_bootstrap_refuses_an_invalid_email(env: dict[str, str]) -> None:
+    code, _, err = run(
+        env, "admin", "bootstrap", "--institution", "Acme", "--unit", "Sales", "--user", "nobody"
+    )
+    assert code == 2
+    assert "e-mail" in err
+
+
+async def test_tokens_create_issues_a_working_token(env: dict[str, str], app: FastAPI) -> None:
+    await asyncio.to_thread(bootstrap, env)
+    code, out, _ = await asyncio.to_thread(
+        run, env, "tokens", "create", "--user", "ana@acme.test", "--name", "voice-bot",
+        "--expires-in-days", "30", "--json",
+    )  # fmt: skip
+    assert code == 0
+    issued = json.loads(out)
+    assert issued["name"] == "voice-bot"
+    assert issued["expiresAt"] is not None
+    assert issued["state"] == "active"
+    assert (await get_me(app, issued["token"])).status_code == 200
+
+
+def test_tokens_create_for_an_unknown_user_says_what_to_do(env: dict[str, str]) -> None:
+    code, _, err = run(env, "tokens", "create", "--user", "ghost@acme.test")
+    assert code == 1
+    assert "agentcal admin bootstrap" in err
+
+
+def test_tokens_list_shows_tokens_but_never_their_secret(env: dict[str, str]) -> None:
+    token = bootstrap(env)["token"]
+    code, out, _ = run(env, "tokens", "list")
+    assert code == 0
+    assert "ana@acme.test" in out and "bootstrap" in out
+    assert token not in out
+    code, out, _ = run(env, "tokens", "list", "--json")
+    listed = json.loads(out)
+    assert len(listed) == 1
+    assert listed[0]["state"] == "active"
+    assert "token" not in listed[0]
+    assert token.startswith(listed[0]["prefix"])
+
+
+async def test_tokens_revoke_makes_the_token_fail(env: dict[str, str], app: FastAPI) -> None:
+    token = (await asyncio.to_thread(bootstrap, env))["token"]
+    _, out, _ = await asyncio.to_thread(run, env, "tokens", "list", "--json")
+    token_id = json.loads(out)[0]["id"]
+    code, _, err = await asyncio.to_thread(run, env, "tokens", "revoke", token_id)
+    assert code == 0 and "revoked" in err
+    response = await get_me(app, token)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["detail"]
+
+
+def test_tokens_revoke_rejects_bad_and_unknown_ids(env: dict[str, str]) -> None:
+    assert run(env, "tokens", "revoke", "not-a-uuid")[0] == 2
+    code, _, err = run(env, "tokens", "revoke", str(uuid.uuid4()))
+    assert code == 1 and "no token" in err
+
+
+async def test_migrate_brings_the_database_to_head(
+    env: dict[str, str], engine: AsyncEngine
+) -> None:
+    code, _, _ = await asyncio.to_thread(run, env, "migrate")
+    assert code == 0
+    assert await migrate.current_revision(engine) == migrate.head_revision()
+
+
+def test_generate_key_prints_a_usable_key() -> None:
+    result = runner.invoke(cli, ["admin", "generate-key"])
+    assert result.exit_code == 0
+    keyring = Keyring.from_text(result.stdout.strip())
+    assert keyring.open(keyring.seal("v", b"c"), b"c") == "v"
+
+
+async def test_rotate_keys_reseals_every_secret_under_the_new_key(
+    env: dict[str, str], app: FastAPI, tenant: Tenant, secret_key: str
+) -> None:
+    created = await tenant.api.post("/api/v1/calcom/integration", json=calcom_body(tenant.unit_id))
+    assert created.status_code == 201
+    function = await tenant.api.post(
+        "/api/v1/functions/", json=google_function_body(tenant.user_id, tenant.unit_id)
+    )
+    assert function.status_code == 201
+
+    new_key = generate_key()
+    rotated_env = {**env, "AGENTCAL_SECRET_KEYS": f"{new_key},{secret_key}"}
+    code, _, err = await asyncio.to_thread(run, rotated_env, "admin", "rotate-keys")
+    assert code == 0, err
+    assert "re-encrypted 2 secret(s)" in err
+
+    only_new = Keyring.from_text(new_key)
+    async with session_scope(app.state.sessionmaker) as session:
+        integration = await session.get(CalcomIntegration, uuid.UUID(created.json()["id"]))
+        plugin = await session.scalar(select(GoogleCalendarPlugin))
+        assert integration is not None and plugin is not None
+        assert integration.api_key_key_id == plugin.google_token_key_id == parse_key(new_key).id
+        assert API_KEY.open(only_new, integration) == CALCOM_API_KEY
+        assert GOOGLE_TOKEN.open(only_new, plugin) == GOOGLE_ACCESS_TOKEN
+
+    code, _, err = await asyncio.to_thread(run, rotated_env, "admin", "rotate-keys")
+    assert "re-encrypted 0 secret(s)" in err and "2 already used it" in err
+
+
+async def test_rotate_keys_without_the_old_key_fails_and_changes_nothing(
+    env: dict[str, str], app: FastAPI, tenant: Tenant, secret_key: str
+) -> None:
+    created = await tenant.api.post("/api/v1/calcom/integration", json=calcom_body(tenant.unit_id))
+    assert created.status_code == 201
+    bad_env = {**env, "AGENTCAL_SECRET_KEYS": generate_key()}
+    code, _, err = await asyncio.to_thread(run, bad_env, "admin", "rotate-keys")
+    assert code == 1
+    assert "AGENTCAL_SECRET_KEYS" in err
+    async with session_scope(app.state.sessionmaker) as session:
+        row = await session.get(CalcomIntegration, uuid.UUID(created.json()["id"]))
+        assert row is not None
+        assert API_KEY.open(Keyring.from_text(secret_key), row) == CALCOM_API_KEY
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_with_no_configuration_creates_its_embedded_default(tmp_path: Path) -> None:
+    """First start: data dir, SQLite in WAL mode, migrations and a private key file."""
+    port = _free_port()
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCAL_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentcal", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert status == 200
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0].decode()
+    data = tmp_path / ".agentcal"
+    assert "applying migrations" in output
+    assert stat.S_IMODE((data / "secret.key").stat().st_mode) == 0o600
+    with sqlite3.connect(data / "agentcal.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        version = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    assert version == migrate.head_revision()

@@ -1,0 +1,87 @@
+"""Secrets are sealed at rest: the plain API key and OAuth tokens are nowhere in storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agentcal.database import Base
+from tests.factories import (
+    CALCOM_API_KEY,
+    GOOGLE_ACCESS_TOKEN,
+    GOOGLE_REFRESH_TOKEN,
+    Tenant,
+    calcom_body,
+    calcom_update_body,
+    google_function_body,
+)
+
+WEBHOOK = "https://hooks.clinica-exemplo.com.br/agentcal/8c1e5a7f0b2d4e6a"
+ROTATED_KEY = "cal_live_rotated_9a8b7c6d5e4f3a2b"
+
+
+async def _store_every_secret(tenant: Tenant) -> None:
+    created = await tenant.api.post("/api/v1/calcom/integration", json=calcom_body(tenant.unit_id))
+    assert created.status_code == 201
+    body = google_function_body(
+        tenant.user_id,
+        tenant.unit_id,
+        googleCalendar={
+            "googleRefreshToken": GOOGLE_REFRESH_TOKEN,
+            "notificationType": "webhook",
+            "notificationTarget": WEBHOOK,
+        },
+    )
+    function = await tenant.api.post("/api/v1/functions/", json=body)
+    assert function.status_code == 201
+    duplicate = await tenant.api.post(f"/api/v1/functions/duplicate/{function.json()['id']}")
+    assert duplicate.status_code == 201
+    # Rotating the API key must not leave the old one behind either.
+    rotated = await tenant.api.put(
+        f"/api/v1/calcom/integration/{created.json()['id']}",
+        json={**calcom_update_body(tenant.unit_id), "apiKey": ROTATED_KEY},
+    )
+    assert rotated.status_code == 200
+
+
+SECRETS = [CALCOM_API_KEY, ROTATED_KEY, GOOGLE_ACCESS_TOKEN, GOOGLE_REFRESH_TOKEN, WEBHOOK]
+
+
+async def test_no_column_of_any_table_holds_a_plain_secret(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    await _store_every_secret(tenant)
+    dump = []
+    async with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in await conn.execute(select(table)):
+                for value in row:
+                    dump.append(value.decode("latin-1") if isinstance(value, bytes) else str(value))
+    everything = "\n".join(dump)
+    assert "ciphertext" not in everything  # sanity: we dumped values, not names
+    for secret in SECRETS:
+        assert secret not in everything
+        assert secret[-12:] not in everything
+
+
+async def test_the_sqlite_file_does_not_contain_a_plain_secret(
+    tenant: Tenant, engine: AsyncEngine, backend: str, database_url: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the database file exists only on SQLite; the column scan covers PostgreSQL")
+    await _store_every_secret(tenant)
+    # Delete one integration so freed pages are in play too (secure_delete zeroes them).
+    listed = await tenant.api.get(f"/api/v1/calcom/integration/unit/{tenant.unit_id}")
+    await tenant.api.delete(f"/api/v1/calcom/integration/{listed.json()['data'][0]['id']}")
+    async with engine.connect() as conn:
+        await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    path = Path(database_url.split("///", 1)[1])
+    files = [p for p in path.parent.glob(path.name + "*") if p.is_file()]
+    raw = b"".join(p.read_bytes() for p in files)
+    assert len(raw) > 0
+    for secret in SECRETS:
+        assert secret.encode() not in raw
+        assert secret.encode("utf-16-le") not in raw
