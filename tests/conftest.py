@@ -9,7 +9,8 @@ so what the code commits is really committed and really checked.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,10 +24,19 @@ from agentcal import migrate
 from agentcal.app import create_app
 from agentcal.crypto import Keyring, generate_key
 from agentcal.database import Base, create_engine
+from agentcal.sandbox.app import create_sandbox_app
+from agentcal.sandbox.calcom import CalcomState
 from agentcal.settings import Settings
 from tests.factories import Tenant, create_tenant
+from tests.servers import serve_in_thread
 
 PG_URL = os.environ.get("AGENTCAL_TEST_DATABASE_URL")
+
+
+@dataclass(frozen=True)
+class SandboxServer:
+    url: str
+    calcom: CalcomState
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +65,23 @@ def keyring(secret_key: str) -> Keyring:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, data_dir: Path, secret_key: str) -> Settings:
-    return Settings(database_url=database_url, data_dir=data_dir, secret_keys=secret_key)
+def sandbox() -> Iterator[SandboxServer]:
+    """The provider sandboxes, reached over real HTTP on a loopback port."""
+    calcom = CalcomState()
+    with serve_in_thread(create_sandbox_app(calcom)) as url:
+        yield SandboxServer(url=url, calcom=calcom)
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, data_dir: Path, secret_key: str, sandbox: SandboxServer
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        secret_keys=secret_key,
+        calcom_api_url=f"{sandbox.url}/calcom",
+    )
 
 
 async def reset_schema(engine: AsyncEngine) -> None:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from agentcal import __version__, error_handlers
 from agentcal.bots.endpoints import router as bots_router
+from agentcal.calcom.client import CalcomClient
 from agentcal.calcom.endpoints import router as calcom_router
 from agentcal.crypto import Keyring, load_keyring
 from agentcal.database import create_engine, create_sessionmaker
@@ -30,9 +31,11 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.keyring = keyring or load_keyring(settings.secret_keys, settings.key_file)
+        app.state.calcom = CalcomClient(settings.calcom_api_url)
         try:
             yield
         finally:
+            await app.state.calcom.aclose()
             await engine.dispose()
 
     app = FastAPI(

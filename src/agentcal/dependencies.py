@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentcal.calcom.client import CalcomClient
 from agentcal.crypto import Keyring
 from agentcal.database import session_scope
 
@@ -26,3 +27,11 @@ def _keyring(request: Request) -> Keyring:
 # is sent, so a failed commit can never hide behind a 2xx already on the wire.
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
 KeyringDep = Annotated[Keyring, Depends(_keyring)]
+
+
+def _calcom(request: Request) -> CalcomClient:
+    client: CalcomClient = request.app.state.calcom
+    return client
+
+
+Calcom = Annotated[CalcomClient, Depends(_calcom)]

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Request, Response, status
 
 from agentcal.calcom import service
 from agentcal.calcom.schemas import (
+    EventTypeList,
+    EventTypeRead,
     IntegrationCreate,
     IntegrationList,
     IntegrationRead,
     IntegrationUpdate,
 )
-from agentcal.dependencies import KeyringDep, Session
+from agentcal.dependencies import Calcom, KeyringDep, Session
 from agentcal.pagination import PageParams
 from agentcal.tenancy.auth import CurrentPrincipal
 
@@ -69,3 +71,27 @@ async def delete_integration(
 ) -> Response:
     await service.delete_integration(session, principal.institution_id, id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{id}/event-types")
+async def list_event_types(
+    id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: Session,
+    keyring: KeyringDep,
+    calcom: Calcom,
+) -> EventTypeList:
+    """The Cal.com user's event types, read live from Cal.com with the stored API key.
+
+    Cal.com failures answer 502 (503 with `Retry-After` when rate-limited) with a
+    problem detail saying what to fix.
+    """
+    types = await service.live_event_types(session, keyring, calcom, principal.institution_id, id)
+    return EventTypeList(
+        data=[
+            EventTypeRead(
+                id=t.id, slug=t.slug, title=t.title, length_in_minutes=t.length_in_minutes
+            )
+            for t in types
+        ]
+    )

@@ -114,3 +114,16 @@ class IntegrationRead(BaseModel):
 
 class IntegrationList(BaseModel):
     data: list[IntegrationRead]
+
+
+class EventTypeRead(BaseModel):
+    model_config = RESPONSE_CONFIG
+
+    id: int
+    slug: str
+    title: str
+    length_in_minutes: int
+
+
+class EventTypeList(BaseModel):
+    data: list[EventTypeRead]

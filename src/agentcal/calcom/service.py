@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentcal.bots.service import check_bot_in_unit
+from agentcal.calcom.client import CalcomClient, EventType
 from agentcal.calcom.models import API_KEY, CalcomIntegration
 from agentcal.calcom.schemas import IntegrationCreate, IntegrationUpdate
 from agentcal.crypto import Keyring
@@ -114,3 +115,17 @@ async def delete_integration(
     row = await get_integration(session, institution_id, integration_id)
     await session.delete(row)
     await session.flush()
+
+
+async def live_event_types(
+    session: AsyncSession,
+    keyring: Keyring,
+    calcom: CalcomClient,
+    institution_id: uuid.UUID,
+    integration_id: uuid.UUID,
+) -> list[EventType]:
+    """The integration's event types, read from Cal.com now (not cached)."""
+    row = await get_integration(session, institution_id, integration_id)
+    api_key = API_KEY.open(keyring, row)
+    assert api_key is not None  # the column is NOT NULL
+    return await calcom.event_types(api_key, row.calcom_username)

@@ -1,0 +1,58 @@
+"""The Cal.com client: envelope parsing and its error classes."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from agentcal.calcom.client import CalcomClient
+from agentcal.calcom.errors import CalcomAuthError, CalcomNotFound, CalcomUnavailable
+from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
+from tests.conftest import SandboxServer
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_event_types_parse_into_models(sandbox: SandboxServer) -> None:
+    client = CalcomClient(f"{sandbox.url}/calcom")
+    try:
+        types = await client.event_types(DEMO_API_KEY, DEMO_USERNAME)
+    finally:
+        await client.aclose()
+    assert [(t.slug, t.length_in_minutes) for t in types] == [("30min", 30), ("60min", 60)]
+
+
+async def test_unreachable_calcom_is_upstream_unavailable() -> None:
+    client = CalcomClient(f"http://127.0.0.1:{_closed_port()}")
+    try:
+        with pytest.raises(CalcomUnavailable) as raised:
+            await client.event_types("cal_live_secret_value", "demo")
+    finally:
+        await client.aclose()
+    assert raised.value.code == "upstream_unavailable"
+    assert "cal_live_secret_value" not in str(raised.value)
+
+
+async def test_a_refused_key_is_auth_invalid_without_the_key(sandbox: SandboxServer) -> None:
+    client = CalcomClient(f"{sandbox.url}/calcom")
+    try:
+        with pytest.raises(CalcomAuthError) as raised:
+            await client.event_types("cal_live_secret_value", DEMO_USERNAME)
+    finally:
+        await client.aclose()
+    assert raised.value.code == "auth_invalid"
+    assert "cal_live_secret_value" not in str(raised.value)
+
+
+async def test_an_unknown_user_is_not_found(sandbox: SandboxServer) -> None:
+    client = CalcomClient(f"{sandbox.url}/calcom")
+    try:
+        with pytest.raises(CalcomNotFound):
+            await client.event_types(DEMO_API_KEY, "no-such-user")
+    finally:
+        await client.aclose()
