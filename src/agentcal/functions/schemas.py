@@ -7,6 +7,7 @@ their stored values; `null` resets one to its default.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from typing import Annotated, Any, Literal
@@ -70,8 +71,12 @@ def _url(value: str) -> str:
     return value
 
 
+# OAuth tokens travel in an Authorization header: printable ASCII, no spaces or CR/LF.
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
 def _google_token(value: str) -> str:
-    if not value.startswith(("ya29.", "1//")):
+    if not value.startswith(("ya29.", "1//")) or not _TOKEN_CHARS.fullmatch(value):
         raise ValueError(
             "must be a Google OAuth 2.0 access token ('ya29.…') or refresh token ('1//…')"
         )
@@ -79,7 +84,7 @@ def _google_token(value: str) -> str:
 
 
 def _refresh_token(value: str) -> str:
-    if not value.startswith("1//"):
+    if not value.startswith("1//") or not _TOKEN_CHARS.fullmatch(value):
         raise ValueError("must be a Google OAuth 2.0 refresh token ('1//…')")
     return value
 
@@ -90,6 +95,8 @@ def _outputs(value: list[JsonValue]) -> list[JsonValue]:
             raise ValueError("may nest at most 8 levels")
         if isinstance(item, str):
             storable(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("numbers must be finite (no NaN or Infinity)")
         elif isinstance(item, list):
             for child in item:
                 walk(child, depth + 1)

@@ -216,10 +216,12 @@ async def update_function(
         )
         _apply_plugin(keyring, plugin, body.google_calendar, creating=True)
     else:
-        if body.google_calendar.google_token is None and plugin.google_token_ciphertext is None \
-                and plugin.google_refresh_token_ciphertext is None:  # fmt: skip
-            raise InvalidInput(f"{_FIELD_PREFIX}.googleToken", "is required")
         _apply_plugin(keyring, plugin, body.google_calendar, creating=False)
+        # Checked after applying: `googleRefreshToken: null` may have removed the last one.
+        if GOOGLE_TOKEN.sealed(plugin) is None and GOOGLE_REFRESH_TOKEN.sealed(plugin) is None:
+            raise InvalidInput(
+                f"{_FIELD_PREFIX}.googleToken", "is required: no Google token would be left"
+            )
     await session.flush()
     return function
 

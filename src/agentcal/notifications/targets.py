@@ -22,8 +22,13 @@ def target_problem(notification_type: str, target: str) -> str | None:
         if not _TELEGRAM.fullmatch(target):
             return "a Telegram target is 'botToken:chatId', e.g. '123456:AAH...xyz:-1001234567'"
         return None
-    parts = urlsplit(target)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:  # urlsplit and .port raise ValueError on e.g. "http://[oops" or port 99999
+        parts = urlsplit(target)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018
+    except ValueError:
+        valid = False
+    if not valid:
         return f"a {notification_type} target is an http(s) URL"
     if notification_type == "discord":
         if parts.scheme != "https" or parts.hostname not in _DISCORD_HOSTS:

@@ -1,0 +1,87 @@
+"""Helpers shared by the functions tests: create calls, DB reads, masks."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from agentcal.database import session_scope
+from agentcal.functions.models import Function, GoogleCalendarPlugin
+from tests.factories import Tenant, google_function_body
+
+MASK = "*" * 16
+PROBLEM_JSON = "application/problem+json"
+ISO_MILLIS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
+def body_for(tenant: Tenant, **overrides: Any) -> dict[str, Any]:
+    """The seed body for `tenant`'s admin and unit."""
+    return google_function_body(tenant.user_id, tenant.unit_id, **overrides)
+
+
+async def create(tenant: Tenant, **overrides: Any) -> dict[str, Any]:
+    response = await tenant.api.post("/api/v1/functions/", json=body_for(tenant, **overrides))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def make_bot(tenant: Tenant, unit_id: str | None = None, name: str = "Reception") -> str:
+    response = await tenant.api.post(
+        "/api/v1/bots", json={"name": name, "unitId": unit_id or tenant.unit_id}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def make_unit(tenant: Tenant, name: str = "Marketing") -> str:
+    response = await tenant.api.post("/api/v1/units", json={"name": name})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def stored_plugin(app: FastAPI, function_id: str) -> GoogleCalendarPlugin | None:
+    """The plugin row of a function, read straight from the database."""
+    async with session_scope(app.state.sessionmaker) as session:
+        return await session.scalar(
+            select(GoogleCalendarPlugin).where(
+                GoogleCalendarPlugin.function_id == uuid.UUID(function_id)
+            )
+        )
+
+
+async def stored_function(app: FastAPI, function_id: str) -> Function | None:
+    async with session_scope(app.state.sessionmaker) as session:
+        return await session.get(Function, uuid.UUID(function_id))
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    return response.json()
+
+
+def error_fields(response: httpx.Response) -> list[str]:
+    """The `errors[].field` of a 422 problem response."""
+    problem = assert_problem(response, 422)
+    return [error["field"] for error in problem["errors"]]
+
+
+async def send(
+    api: httpx.AsyncClient, method: str, url: str, body: Any, raw: str | None = None
+) -> httpx.Response:
+    """Send `body` as JSON with `json.dumps` defaults, so NUL, lone surrogates and NaN
+    reach the server as the JSON text a careless client would send."""
+    content = raw if raw is not None else json.dumps(body)
+    return await api.request(
+        method, url, content=content, headers={"Content-Type": "application/json"}
+    )
+
+
+def assert_no_secret(response: httpx.Response, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in response.text
