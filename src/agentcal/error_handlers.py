@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentcal.errors import PROBLEM_JSON, AgentcalError, problem_type
@@ -105,6 +106,17 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # Two requests raced past a uniqueness check (same unit name, same e-mail): the
+    # database kept the first; the second is a conflict, not a server error.
+    log.info("integrity error", path=request.url.path, error=str(exc.__cause__ or exc)[:200])
+    return problem(
+        409,
+        "the request conflicts with a concurrent change; read the current state and retry",
+        "conflict",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path)
     return problem(500, "an unexpected error occurred; it has been logged", "internal-error")
@@ -114,4 +126,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AgentcalError, _agentcal_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)
