@@ -81,6 +81,7 @@ def settings(
         data_dir=data_dir,
         secret_keys=secret_key,
         calcom_api_url=f"{sandbox.url}/calcom",
+        log_level="WARNING",
     )
 
 

@@ -109,7 +109,8 @@ def test_bootstrap_without_json_prints_the_ids_and_token(env: dict[str, str]) ->
         env, "admin", "bootstrap", "--institution", "Acme", "--unit", "Sales", "--user", "a@b.test"
     )
     assert code == 0
-    assert "token" in out and "agc_" in out
+    assert "token" in out
+    assert "agc_" in out
     assert "shown only now" in err
 
 
@@ -145,7 +146,8 @@ def test_tokens_list_shows_tokens_but_never_their_secret(env: dict[str, str]) ->
     token = bootstrap(env)["token"]
     code, out, _ = run(env, "tokens", "list")
     assert code == 0
-    assert "ana@acme.test" in out and "bootstrap" in out
+    assert "ana@acme.test" in out
+    assert "bootstrap" in out
     assert token not in out
     code, out, _ = run(env, "tokens", "list", "--json")
     listed = json.loads(out)
@@ -160,7 +162,8 @@ async def test_tokens_revoke_makes_the_token_fail(env: dict[str, str], app: Fast
     _, out, _ = await asyncio.to_thread(run, env, "tokens", "list", "--json")
     token_id = json.loads(out)[0]["id"]
     code, _, err = await asyncio.to_thread(run, env, "tokens", "revoke", token_id)
-    assert code == 0 and "revoked" in err
+    assert code == 0
+    assert "revoked" in err
     response = await get_me(app, token)
     assert response.status_code == 401
     assert "revoked" in response.json()["detail"]
@@ -169,7 +172,8 @@ async def test_tokens_revoke_makes_the_token_fail(env: dict[str, str], app: Fast
 def test_tokens_revoke_rejects_bad_and_unknown_ids(env: dict[str, str]) -> None:
     assert run(env, "tokens", "revoke", "not-a-uuid")[0] == 2
     code, _, err = run(env, "tokens", "revoke", str(uuid.uuid4()))
-    assert code == 1 and "no token" in err
+    assert code == 1
+    assert "no token" in err
 
 
 async def test_migrate_brings_the_database_to_head(
@@ -207,13 +211,15 @@ async def test_rotate_keys_reseals_every_secret_under_the_new_key(
     async with session_scope(app.state.sessionmaker) as session:
         integration = await session.get(CalcomIntegration, uuid.UUID(created.json()["id"]))
         plugin = await session.scalar(select(GoogleCalendarPlugin))
-        assert integration is not None and plugin is not None
+        assert integration is not None
+        assert plugin is not None
         assert integration.api_key_key_id == plugin.google_token_key_id == parse_key(new_key).id
         assert API_KEY.open(only_new, integration) == CALCOM_API_KEY
         assert GOOGLE_TOKEN.open(only_new, plugin) == GOOGLE_ACCESS_TOKEN
 
     code, _, err = await asyncio.to_thread(run, rotated_env, "admin", "rotate-keys")
-    assert "re-encrypted 0 secret(s)" in err and "2 already used it" in err
+    assert "re-encrypted 0 secret(s)" in err
+    assert "2 already used it" in err
 
 
 async def test_rotate_keys_without_the_old_key_fails_and_changes_nothing(

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from agentcal import __version__, error_handlers
+from agentcal import __version__, error_handlers, log
 from agentcal.bots.endpoints import router as bots_router
 from agentcal.calcom.client import CalcomClient
 from agentcal.calcom.endpoints import router as calcom_router
@@ -23,6 +23,9 @@ from agentcal.tenancy.endpoints import router as tenancy_router
 def create_app(settings: Settings | None = None, keyring: Keyring | None = None) -> FastAPI:
     """Build the app. Migrations are not run here: `agentcal serve` runs them first."""
     settings = settings or Settings()
+    # Here, not only in the CLI: `--workers N` starts fresh processes that import the app.
+    # The plain renderers never print local variables, so secrets stay out of tracebacks.
+    log.configure(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -93,10 +93,7 @@ def serve(
     """Run the API server (applies migrations and creates the key on first start)."""
     import uvicorn
 
-    from agentcal import log
-
     settings = Settings()
-    log.configure(settings.log_level, settings.log_format)
     _keyring(settings)
     asyncio.run(_migrate(settings))
     _say(f"agentcal listening on http://{host}:{port} (docs at /docs)")
