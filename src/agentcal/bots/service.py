@@ -10,16 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentcal.bots.models import Bot
 from agentcal.bots.schemas import BotWrite
 from agentcal.calcom.models import CalcomIntegration
-from agentcal.errors import Conflict, InvalidInput, NotFound
+from agentcal.errors import Conflict, InvalidInput
 from agentcal.functions.models import Function
-from agentcal.tenancy.service import get_unit
+from agentcal.tenancy.service import get_owned, get_unit
 
 
 async def get_bot(session: AsyncSession, institution_id: uuid.UUID, bot_id: uuid.UUID) -> Bot:
-    bot = await session.get(Bot, bot_id)
-    if bot is None or bot.institution_id != institution_id:
-        raise NotFound("bot", bot_id)
-    return bot
+    return await get_owned(session, Bot, bot_id, institution_id, "bot")
 
 
 async def check_bot_in_unit(

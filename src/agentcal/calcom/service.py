@@ -12,10 +12,9 @@ from agentcal.calcom.client import CalcomClient, EventType
 from agentcal.calcom.models import API_KEY, CalcomIntegration
 from agentcal.calcom.schemas import IntegrationCreate, IntegrationUpdate
 from agentcal.crypto import Keyring
-from agentcal.errors import NotFound
 from agentcal.pagination import Page
 from agentcal.secret_columns import masked
-from agentcal.tenancy.service import get_unit
+from agentcal.tenancy.service import get_owned, get_unit
 
 API_KEY_PREFIX = "cal_"
 
@@ -28,10 +27,9 @@ def _set_api_key(keyring: Keyring, row: CalcomIntegration, api_key: str) -> None
 async def get_integration(
     session: AsyncSession, institution_id: uuid.UUID, integration_id: uuid.UUID
 ) -> CalcomIntegration:
-    row = await session.get(CalcomIntegration, integration_id)
-    if row is None or row.institution_id != institution_id:
-        raise NotFound("Cal.com integration", integration_id)
-    return row
+    return await get_owned(
+        session, CalcomIntegration, integration_id, institution_id, "Cal.com integration"
+    )
 
 
 async def list_integrations(

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from agentcal.secret_columns import MASK
+from agentcal.timestamps import iso_millis
 from agentcal.validation import (
     REQUEST_CONFIG,
     RESPONSE_CONFIG,
@@ -326,9 +328,6 @@ class FunctionList(BaseModel):
 
 def plugin_read(plugin: Any) -> GoogleCalendarPluginRead:
     """The `googleCalendarPlugin[0]` object of a stored plugin, secrets masked."""
-    from agentcal.secret_columns import MASK
-    from agentcal.timestamps import iso_millis
-
     user = plugin.google_user
     return GoogleCalendarPluginRead(
         id=plugin.id,

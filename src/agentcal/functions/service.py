@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from agentcal.bots.service import check_bot_in_unit
 from agentcal.crypto import Keyring
-from agentcal.errors import InvalidInput, NotFound
+from agentcal.errors import InvalidInput
 from agentcal.functions.models import (
     GOOGLE_REFRESH_TOKEN,
     GOOGLE_TOKEN,
@@ -28,7 +28,7 @@ from agentcal.functions.schemas import (
 )
 from agentcal.notifications.targets import target_problem
 from agentcal.pagination import Page
-from agentcal.tenancy.service import get_unit, get_user
+from agentcal.tenancy.service import get_owned, get_unit, get_user
 
 # Plugin settings copied as they are; `None` (or absent on create) means the default.
 _PLAIN_FIELDS = (
@@ -47,10 +47,9 @@ def _with_plugin() -> Any:
 async def get_function(
     session: AsyncSession, institution_id: uuid.UUID, function_id: uuid.UUID
 ) -> Function:
-    function = await session.get(Function, function_id, options=[_with_plugin()])
-    if function is None or function.institution_id != institution_id:
-        raise NotFound("function", function_id)
-    return function
+    return await get_owned(
+        session, Function, function_id, institution_id, "function", [_with_plugin()]
+    )
 
 
 async def list_functions(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.interfaces import ORMOption
 
 from agentcal.database import utcnow
 from agentcal.errors import Conflict, NotFound
@@ -21,18 +24,39 @@ class IssuedToken:
     token: str  # the only time the clear token exists
 
 
+class _Owned(Protocol):
+    @property
+    def institution_id(self) -> uuid.UUID: ...
+
+
+M = TypeVar("M", bound=_Owned)
+
+
+async def get_owned(
+    session: AsyncSession,
+    model: type[M],
+    ident: uuid.UUID,
+    institution_id: uuid.UUID,
+    what: str,
+    options: Sequence[ORMOption] = (),
+) -> M:
+    """The `model` row `ident` if it belongs to `institution_id`.
+
+    Another institution's row answers exactly like a missing one (404), so ids reveal
+    nothing across tenants.
+    """
+    row = await session.get(model, ident, options=options)
+    if row is None or row.institution_id != institution_id:
+        raise NotFound(what, ident)
+    return row
+
+
 async def get_unit(session: AsyncSession, institution_id: uuid.UUID, unit_id: uuid.UUID) -> Unit:
-    unit = await session.get(Unit, unit_id)
-    if unit is None or unit.institution_id != institution_id:
-        raise NotFound("unit", unit_id)
-    return unit
+    return await get_owned(session, Unit, unit_id, institution_id, "unit")
 
 
 async def get_user(session: AsyncSession, institution_id: uuid.UUID, user_id: uuid.UUID) -> User:
-    user = await session.get(User, user_id)
-    if user is None or user.institution_id != institution_id:
-        raise NotFound("user", user_id)
-    return user
+    return await get_owned(session, User, user_id, institution_id, "user")
 
 
 async def list_units(session: AsyncSession, institution_id: uuid.UUID) -> list[Unit]:
