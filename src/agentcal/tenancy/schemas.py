@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agentcal.tenancy.models import AccessToken, Unit, User
 from agentcal.timestamps import iso_millis
@@ -44,6 +44,15 @@ class UserCreate(BaseModel):
     email: Email
     name: Name | None = None
     role: Literal["admin", "member"] = "member"
+
+    @field_validator("email")
+    @classmethod
+    def _fits_lowercased(cls, value: str) -> str:
+        # Stored lowercased, and lowercasing can lengthen ('İ' becomes 'i̇'): it must
+        # still fit the 254-character column, or PostgreSQL refuses the insert (a 500).
+        if len(value.lower()) > 254:
+            raise ValueError("must have at most 254 characters once lowercased")
+        return value
 
 
 class UserRead(BaseModel):
