@@ -122,6 +122,16 @@ def test_bootstrap_refuses_an_invalid_email(env: dict[str, str]) -> None:
     assert "e-mail" in err
 
 
+def test_bootstrap_refuses_an_email_that_lowercasing_makes_too_long(env: dict[str, str]) -> None:
+    # 'İ' lowercases to two characters: 134 characters become 264, past the column.
+    code, _, err = run(
+        env, "admin", "bootstrap", "--institution", "Acme", "--unit", "Sales",
+        "--user", "İ" * 130 + "@a.bc",
+    )  # fmt: skip
+    assert code == 2
+    assert "--user must be 1-254 characters" in err
+
+
 async def test_tokens_create_issues_a_working_token(env: dict[str, str], app: FastAPI) -> None:
     await asyncio.to_thread(bootstrap, env)
     code, out, _ = await asyncio.to_thread(

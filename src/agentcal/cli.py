@@ -20,6 +20,7 @@ from agentcal.settings import Settings
 from agentcal.tenancy import service
 from agentcal.tenancy.models import AccessToken, Institution, User
 from agentcal.timestamps import iso_millis
+from agentcal.validation import storable
 
 T = TypeVar("T")
 
@@ -127,10 +128,16 @@ def bootstrap(
 
     Running it again for the same institution reuses it and only issues a new token.
     """
-    names = {"institution": institution.strip(), "unit": unit.strip(), "user": user.strip()}
+    # Lowercased before measuring: lowercasing can lengthen a string ('İ' → 'i̇').
+    names = {"institution": institution.strip(), "unit": unit.strip(), "user": user.strip().lower()}
     for option, value in names.items():
-        if not value or len(value) > (254 if option == "user" else 120):
-            raise _fail(f"--{option} must be 1-{254 if option == 'user' else 120} characters", 2)
+        limit = 254 if option == "user" else 120
+        if not value or len(value) > limit:
+            raise _fail(f"--{option} must be 1-{limit} characters", 2)
+        try:
+            storable(value)  # argv may carry undecodable bytes, as lone surrogates
+        except ValueError as exc:
+            raise _fail(f"--{option} {exc}", 2) from None
     if "@" not in names["user"]:
         raise _fail("--user must be an e-mail address", 2)
     settings = Settings()
