@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.factories import Tenant, calcom_body, calcom_update_body, google_function_body
-from tests.server_errors import WATCHED, watch_server_errors
+from tests.server_errors import watch_server_errors
 
 _no_server_errors = pytest.fixture(autouse=True)(watch_server_errors)
 
@@ -422,14 +422,3 @@ async def test_the_same_requests_with_own_ids_succeed(
         method, path, body = build(other_tenant, others, own[kind])
         response = await other_tenant.api.request(method, path, json=body)
         assert response.status_code in (200, 201), (label, response.text)
-
-
-async def test_no_request_in_these_files_produced_a_500() -> None:
-    """Every test of the tenancy, bots and isolation files watched the 5xx counter."""
-    watched = {
-        node: count
-        for node, count in WATCHED.items()
-        if node.startswith(("tests/tenancy/", "tests/bots/", "tests/test_cross_institution.py"))
-    }
-    assert watched, "no test was watched"
-    assert {node: n for node, n in watched.items() if n} == {}

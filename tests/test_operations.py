@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 
-from tests.factories import Tenant
+from agentcal.app import create_app
+from agentcal.crypto import Keyring, generate_key
+from agentcal.error_handlers import _transient
+from agentcal.settings import Settings
+from tests.factories import Tenant, calcom_body
 
 
 async def test_healthz_answers_ok(client: httpx.AsyncClient) -> None:
@@ -57,3 +64,66 @@ async def test_openapi_documents_the_seed_endpoints(client: httpx.AsyncClient) -
         "/api/v1/functions/duplicate/{id}",
     ):
         assert path in paths
+
+
+async def test_invented_http_methods_share_one_metric_label(tenant: Tenant) -> None:
+    await tenant.api.request("FOOBAR", "/api/v1/units")
+    text = (await tenant.api.get("/metrics")).text
+    assert 'method="FOOBAR"' not in text
+    assert 'method="other"' in text
+
+
+async def test_an_unhandled_error_is_a_problem_500_with_the_request_id(
+    settings: Settings, keyring: Keyring
+) -> None:
+    app = create_app(settings, keyring=keyring)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.get("/boom", headers={"X-Request-ID": "trace-500"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "trace-500"
+    assert "kaboom" not in response.text  # internals stay in the log
+
+
+async def test_a_secret_whose_key_was_removed_is_a_503_that_names_the_fix(
+    tenant: Tenant, app: FastAPI
+) -> None:
+    created = await tenant.api.post("/api/v1/calcom/integration", json=calcom_body(tenant.unit_id))
+    configured = app.state.keyring
+    app.state.keyring = Keyring.from_text(generate_key())  # the operator dropped the old key
+    try:
+        response = await tenant.api.get(
+            f"/api/v1/calcom/integration/{created.json()['id']}/event-types"
+        )
+    finally:
+        app.state.keyring = configured
+    assert response.status_code == 503
+    assert "AGENTCAL_SECRET_KEYS" in response.json()["detail"]
+
+
+class _PgError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("orig", "transient"),
+    [
+        (_PgError("40P01"), True),  # deadlock_detected
+        (_PgError("40001"), True),  # serialization_failure
+        (_PgError("23505"), False),  # unique_violation is not contention
+        (Exception("database is locked"), True),  # SQLite past its busy timeout
+        (Exception("no such table: bots"), False),
+    ],
+)
+def test_only_contention_counts_as_a_retryable_database_error(
+    orig: Exception, transient: bool
+) -> None:
+    assert _transient(DBAPIError("SELECT 1", None, orig)) is transient

@@ -9,9 +9,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agentcal.crypto import SecretKeyError
 from agentcal.errors import PROBLEM_JSON, AgentcalError, problem_type
 
 log = structlog.get_logger("agentcal.errors")
@@ -117,9 +119,42 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", path=request.url.path)
-    return problem(500, "an unexpected error occurred; it has been logged", "internal-error")
+async def _stale(request: Request, exc: Exception) -> JSONResponse:
+    # A concurrent DELETE removed the row between this request's read and its write.
+    log.info("stale row", path=request.url.path)
+    return problem(404, "the object was deleted while this request ran", "not-found")
+
+
+# PostgreSQL: deadlock, serialization failure, lock not available. SQLite: busy past its
+# timeout. All are transient contention, safe for the client to retry.
+_TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+def _transient(exc: DBAPIError) -> bool:
+    original = exc.orig
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return sqlstate in _TRANSIENT_SQLSTATES or "database is locked" in str(original)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if not _transient(exc):
+        raise exc  # a real bug: ObservabilityMiddleware answers it as a logged 500
+    log.warning("database contention", path=request.url.path, error=str(exc.orig)[:200])
+    response = problem(503, "the database is busy with concurrent changes; retry", "busy")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+async def _secret_key(request: Request, exc: Exception) -> JSONResponse:
+    # An operator dropped a key that stored secrets still need: say so, don't 500.
+    log.error("secret cannot be opened", path=request.url.path, error=str(exc))
+    return problem(
+        503,
+        "a stored secret cannot be decrypted with the configured keys; "
+        "the operator must restore the missing key to AGENTCAL_SECRET_KEYS",
+        "secret-key-missing",
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -127,4 +162,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(StaleDataError, _stale)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(SecretKeyError, _secret_key)
+    # Anything else is answered (500, with the request id) by ObservabilityMiddleware.

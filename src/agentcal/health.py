@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from agentcal.error_handlers import problem
+
+log = structlog.get_logger("agentcal.health")
 
 router = APIRouter(tags=["operations"])
 
@@ -21,7 +24,8 @@ async def readyz(request: Request) -> dict[str, str] | Response:
     try:
         async with request.app.state.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-    except Exception:  # any failure means "not ready"; the reason goes to the log
+    except Exception as exc:  # any failure means "not ready"; the reason goes to the log
+        log.warning("not ready", error=f"{type(exc).__name__}: {exc}"[:300])
         return problem(503, "the database is not reachable", "not-ready")
     return {"status": "ready"}
 

@@ -5,6 +5,7 @@ Pure ASGI rather than `BaseHTTPMiddleware`: it adds no task or stream copy per r
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -14,6 +15,8 @@ import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agentcal.errors import PROBLEM_JSON, problem_type
+
 REQUESTS = Counter(
     "agentcal_http_requests_total", "HTTP requests handled", ["method", "route", "status"]
 )
@@ -21,6 +24,8 @@ LATENCY = Histogram(
     "agentcal_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
 )
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Any other method a client invents is counted as "other": labels stay bounded.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 log = structlog.get_logger("agentcal.access")
 
 
@@ -29,6 +34,28 @@ def _route_template(scope: Scope) -> str:
     # The router records the route it matched in the (shared) scope.
     route: Any = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
+
+
+async def _send_500(send: Send) -> None:
+    body = json.dumps(
+        {
+            "type": problem_type("internal-error"),
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "an unexpected error occurred; it has been logged with this request's id",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class ObservabilityMiddleware:
@@ -44,10 +71,13 @@ class ObservabilityMiddleware:
         status = 500
         started = time.perf_counter()
 
+        started_response = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -57,11 +87,18 @@ class ObservabilityMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
+            except Exception:
+                # Handled here, inside the request id's context, rather than by Starlette's
+                # outermost error middleware: the log line and the 500 both carry the id.
+                log.exception("unhandled error", path=scope["path"])
+                if not started_response:
+                    await _send_500(send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
                 route = _route_template(scope)
-                REQUESTS.labels(scope["method"], route, str(status)).inc()
-                LATENCY.labels(scope["method"], route).observe(elapsed)
+                method = scope["method"] if scope["method"] in _METHODS else "other"
+                REQUESTS.labels(method, route, str(status)).inc()
+                LATENCY.labels(method, route).observe(elapsed)
                 log.info(
                     "request",
                     method=scope["method"],

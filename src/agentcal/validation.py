@@ -13,7 +13,14 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 from pydantic.alias_generators import to_camel
 
 # Requests refuse unknown fields and speak camelCase, as the Toolzz documents do.
@@ -62,6 +69,14 @@ def _timezone(value: str) -> str:
 _STORABLE = AfterValidator(storable)
 
 
+def _blank_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# On optional text fields, "" (or only spaces) means "not set", as forms send it.
+BLANK_IS_NULL = BeforeValidator(_blank_to_none)
+
+
 def _trimmed(max_length: int) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
 
@@ -103,6 +118,7 @@ Digits = Annotated[
 PositiveInt32 = Annotated[int, Field(strict=True, ge=1, le=MAX_INT32)]
 
 __all__ = [
+    "BLANK_IS_NULL",
     "MAX_INT32",
     "REQUEST_CONFIG",
     "RESPONSE_CONFIG",

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import socket
 
+import httpx
 import pytest
 
 from agentcal.calcom.client import CalcomClient
-from agentcal.calcom.errors import CalcomAuthError, CalcomNotFound, CalcomUnavailable
+from agentcal.calcom.errors import (
+    CalcomAuthError,
+    CalcomError,
+    CalcomNotFound,
+    CalcomUnavailable,
+)
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from tests.conftest import SandboxServer
 
@@ -54,5 +60,34 @@ async def test_an_unknown_user_is_not_found(sandbox: SandboxServer) -> None:
     try:
         with pytest.raises(CalcomNotFound):
             await client.event_types(DEMO_API_KEY, "no-such-user")
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, b"[1, 2]"), (422, b'"just a string"'), (400, b"not json"), (404, b'{"error": "flat"}')],
+)
+async def test_odd_error_bodies_still_map_to_calcom_errors(status: int, body: bytes) -> None:
+    """Cal.com (or a proxy before it) may answer errors in any shape."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
+    client = CalcomClient("https://cal.test", transport=transport)
+    try:
+        with pytest.raises(CalcomError):
+            await client.event_types("cal_live_x", "demo")
+    finally:
+        await client.aclose()
+
+
+async def test_an_undecodable_response_is_upstream_unavailable() -> None:
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(
+            200, content=b"\x00not gzip", headers={"Content-Encoding": "gzip"}
+        )
+    )
+    client = CalcomClient("https://cal.test", transport=transport)
+    try:
+        with pytest.raises(CalcomUnavailable):
+            await client.event_types("cal_live_x", "demo")
     finally:
         await client.aclose()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from pydantic import BaseModel
 
 from agentcal.bots.models import Bot
 from agentcal.timestamps import iso_millis
-from agentcal.validation import REQUEST_CONFIG, RESPONSE_CONFIG, LongText, Name
+from agentcal.validation import BLANK_IS_NULL, REQUEST_CONFIG, RESPONSE_CONFIG, LongText, Name
 
 
 class BotWrite(BaseModel):
@@ -16,7 +17,7 @@ class BotWrite(BaseModel):
 
     name: Name
     unit_id: uuid.UUID
-    description: LongText | None = None
+    description: Annotated[LongText | None, BLANK_IS_NULL] = None
 
 
 class BotRead(BaseModel):

@@ -32,7 +32,6 @@ class EventType(BaseModel):
     slug: str
     title: str
     length_in_minutes: int = Field(alias="lengthInMinutes")
-    hidden: bool = False
 
 
 class CalcomClient:
@@ -69,17 +68,18 @@ class CalcomClient:
             response = await self._http.get(path, params=params, headers=headers)
         except httpx.TimeoutException as exc:
             raise CalcomUnavailable("Cal.com did not answer in time") from exc
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # transport, decoding, redirects: Cal.com is unusable
             raise CalcomUnavailable(f"Cal.com could not be reached ({type(exc).__name__})") from exc
         return _data(response)
 
 
 def _error_message(response: httpx.Response) -> str:
     try:
-        error = response.json().get("error", {})
-        message = error.get("message") if isinstance(error, dict) else None
+        body = response.json()
     except ValueError:
-        message = None
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
     return str(message or response.reason_phrase)[:300]
 
 

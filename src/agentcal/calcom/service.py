@@ -12,6 +12,7 @@ from agentcal.calcom.client import CalcomClient, EventType
 from agentcal.calcom.models import API_KEY, CalcomIntegration
 from agentcal.calcom.schemas import IntegrationCreate, IntegrationUpdate
 from agentcal.crypto import Keyring
+from agentcal.database import utcnow
 from agentcal.pagination import Page
 from agentcal.secret_columns import masked
 from agentcal.tenancy.service import get_owned, get_unit
@@ -102,6 +103,7 @@ async def update_integration(
         row.default_event_type_slug = body.default_event_type_slug
     if body.api_key is not None:
         _set_api_key(keyring, row, body.api_key)
+    row.updated_at = utcnow()  # every applied PUT is an update, even one that changes nothing
     await session.flush()
     return row
 

@@ -26,6 +26,7 @@ from pydantic import (
 from agentcal.secret_columns import MASK
 from agentcal.timestamps import iso_millis
 from agentcal.validation import (
+    BLANK_IS_NULL,
     REQUEST_CONFIG,
     RESPONSE_CONFIG,
     Digits,
@@ -156,8 +157,8 @@ class _GoogleUserBase(BaseModel):
     name: Name
     given_name: Name
     family_name: Name
-    picture: Url | None = None
-    hd: ShortText | None = None
+    picture: Annotated[Url | None, BLANK_IS_NULL] = None
+    hd: Annotated[ShortText | None, BLANK_IS_NULL] = None
 
 
 class GoogleUserCreate(_GoogleUserBase):
@@ -176,18 +177,19 @@ class _GoogleCalendarBase(BaseModel):
     model_config = REQUEST_CONFIG
 
     google_id: Digits
-    calendar_id: ShortText | None = None
+    calendar_id: Annotated[ShortText | None, BLANK_IS_NULL] = None
     timezone: Timezone | None = None
     google_refresh_token: RefreshToken | None = None
     notification_type: Literal["webhook", "discord", "telegram"] | None = None
     notification_content_type: Literal["text", "json"] | None = None
-    notification_content: LongText | None = None
+    notification_content: Annotated[LongText | None, BLANK_IS_NULL] = None
     notification_delay_ms: Annotated[int, Field(strict=True, ge=0, le=86_400_000)] | None = None
     notification_wait_for_speech: Annotated[int, Field(strict=True, ge=0, le=60_000)] | None = None
-    notification_target: (
+    notification_target: Annotated[
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
-        | None
-    ) = None
+        | None,
+        BLANK_IS_NULL,
+    ] = None
     working_hours: Annotated[list[WorkingHours], Field(min_length=1, max_length=21)] | None = None
     slot_minutes: Annotated[int, Field(strict=True, ge=5, le=480)] | None = None
     min_notice_minutes: Annotated[int, Field(strict=True, ge=0, le=43_200)] | None = None

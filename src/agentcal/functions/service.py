@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from agentcal.bots.service import check_bot_in_unit
 from agentcal.crypto import Keyring
-from agentcal.errors import InvalidInput
+from agentcal.database import utcnow
+from agentcal.errors import InvalidInput, NotFound
 from agentcal.functions.models import (
     GOOGLE_REFRESH_TOKEN,
     GOOGLE_TOKEN,
@@ -41,14 +43,30 @@ _FIELD_PREFIX = "googleCalendar"
 
 
 def _with_plugin() -> Any:
-    return selectinload(Function.google_calendar)
+    # One statement (a join), so a concurrent DELETE cannot split function from plugin.
+    return joinedload(Function.google_calendar)
+
+
+def _plugin_of(function: Function) -> GoogleCalendarPlugin:
+    """A function's plugin; missing only if a concurrent DELETE won the race (404)."""
+    if function.google_calendar is None:
+        raise NotFound("function", function.id)
+    return function.google_calendar
 
 
 async def get_function(
-    session: AsyncSession, institution_id: uuid.UUID, function_id: uuid.UUID
+    session: AsyncSession,
+    institution_id: uuid.UUID,
+    function_id: uuid.UUID,
+    for_update: bool = False,
 ) -> Function:
+    """A function with its plugin; `for_update` locks the function row first.
+
+    Every writer takes that lock before touching the plugin, so an update (function,
+    then plugin) and a delete (plugin, then function) cannot deadlock each other.
+    """
     return await get_owned(
-        session, Function, function_id, institution_id, "function", [_with_plugin()]
+        session, Function, function_id, institution_id, "function", [_with_plugin()], for_update
     )
 
 
@@ -124,7 +142,7 @@ def _apply_plugin(
         if creating or field in sent:
             value = getattr(gc, field)
             if value is None:
-                value = PLUGIN_DEFAULTS.get(field)
+                value = copy.deepcopy(PLUGIN_DEFAULTS.get(field))
             elif field == "working_hours":
                 value = [w.model_dump() for w in gc.working_hours or []]
             setattr(plugin, field, value)
@@ -188,7 +206,7 @@ async def update_function(
     function_id: uuid.UUID,
     body: FunctionUpdate,
 ) -> Function:
-    function = await get_function(session, institution_id, function_id)
+    function = await get_function(session, institution_id, function_id, for_update=True)
     sent = body.model_fields_set
     bot_id = body.bot_id if "bot_id" in sent else function.bot_id
     await _check_references(session, institution_id, body, bot_id)
@@ -208,19 +226,16 @@ async def update_function(
     if "is_activated" in sent:
         function.is_activated = True if body.is_activated is None else body.is_activated
 
-    plugin = function.google_calendar
-    if plugin is None:  # pragma: no cover - every google-calendar function has one
-        plugin = function.google_calendar = GoogleCalendarPlugin(
-            id=uuid.uuid4(), function_id=function.id
+    plugin = _plugin_of(function)
+    _apply_plugin(keyring, plugin, body.google_calendar, creating=False)
+    # Checked after applying: `googleRefreshToken: null` may have removed the last one.
+    if GOOGLE_TOKEN.sealed(plugin) is None and GOOGLE_REFRESH_TOKEN.sealed(plugin) is None:
+        raise InvalidInput(
+            f"{_FIELD_PREFIX}.googleToken", "is required: no Google token would be left"
         )
-        _apply_plugin(keyring, plugin, body.google_calendar, creating=True)
-    else:
-        _apply_plugin(keyring, plugin, body.google_calendar, creating=False)
-        # Checked after applying: `googleRefreshToken: null` may have removed the last one.
-        if GOOGLE_TOKEN.sealed(plugin) is None and GOOGLE_REFRESH_TOKEN.sealed(plugin) is None:
-            raise InvalidInput(
-                f"{_FIELD_PREFIX}.googleToken", "is required: no Google token would be left"
-            )
+    # Every applied PUT is an update of what the API shows, including the plugin's
+    # `updatedAt` (the only one in the response), whatever field changed.
+    function.updated_at = plugin.updated_at = utcnow()
     await session.flush()
     return function
 
@@ -246,7 +261,7 @@ async def duplicate_function(
         outputs=list(source.outputs),
         is_activated=False,
     )
-    original = source.google_calendar
+    original = _plugin_of(source)
     if original is not None:
         plugin = GoogleCalendarPlugin(id=uuid.uuid4(), function_id=copy.id)
         for column in GoogleCalendarPlugin.__table__.columns.keys():
@@ -270,6 +285,6 @@ async def delete_function(
     session: AsyncSession, institution_id: uuid.UUID, function_id: uuid.UUID
 ) -> None:
     """Delete a function; its plugin and sealed tokens go with it."""
-    function = await get_function(session, institution_id, function_id)
+    function = await get_function(session, institution_id, function_id, for_update=True)
     await session.delete(function)
     await session.flush()

@@ -39,13 +39,16 @@ async def get_owned(
     institution_id: uuid.UUID,
     what: str,
     options: Sequence[ORMOption] = (),
+    for_update: bool = False,
 ) -> M:
     """The `model` row `ident` if it belongs to `institution_id`.
 
     Another institution's row answers exactly like a missing one (404), so ids reveal
-    nothing across tenants.
+    nothing across tenants. `for_update` locks the row (PostgreSQL; SQLite serialises
+    writers anyway) so that writers of one object queue instead of deadlocking.
     """
-    row = await session.get(model, ident, options=options)
+    lock = {"of": model} if for_update else None
+    row = await session.get(model, ident, options=options, with_for_update=lock)
     if row is None or row.institution_id != institution_id:
         raise NotFound(what, ident)
     return row
@@ -183,14 +186,17 @@ async def bootstrap(
         select(Unit).where(Unit.institution_id == institution.id, Unit.name == unit_name)
     )
     if unit is None:
-        unit = await create_unit(session, institution.id, unit_name)
+        unit = Unit(id=uuid.uuid4(), institution_id=institution.id, name=unit_name)
+        session.add(unit)
     email = email.lower()
     user = await session.scalar(
         select(User).where(User.institution_id == institution.id, User.email == email)
     )
     if user is None:
-        user = await create_user(session, institution.id, email, None, "admin")
+        user = User(id=uuid.uuid4(), institution_id=institution.id, email=email, role="admin")
+        session.add(user)
     else:
         user.role = "admin"  # the command promises an admin token; the operator owns the DB
+    await session.flush()  # the token's foreign keys need the rows first
     token = await issue_token(session, user, "bootstrap", None)
     return Bootstrapped(institution, unit, user, token)
