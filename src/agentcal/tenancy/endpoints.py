@@ -95,13 +95,10 @@ async def list_tokens(principal: CurrentPrincipal, session: Session) -> TokenLis
 )
 async def revoke_token(id: uuid.UUID, principal: CurrentPrincipal, session: Session) -> Response:
     """Revoke a token (it stays listed, with `revokedAt`)."""
-    token = await session.get(AccessToken, id)
-    visible = token is not None and token.institution_id == principal.institution_id
-    if (
-        not visible
-        or token is None
-        or (not principal.is_admin and token.user_id != principal.user_id)
-    ):
-        raise NotFound("access token", id)
+    token = await service.get_owned(
+        session, AccessToken, id, principal.institution_id, "access token"
+    )
+    if not principal.is_admin and token.user_id != principal.user_id:
+        raise NotFound("access token", id)  # members don't learn that others' tokens exist
     await service.revoke_token(session, token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
