@@ -24,7 +24,7 @@ from agentcal import migrate
 from agentcal.app import create_app
 from agentcal.crypto import Keyring, generate_key
 from agentcal.database import Base, create_engine
-from agentcal.sandbox.app import create_sandbox_app
+from agentcal.sandbox.app import SandboxState, create_sandbox_app
 from agentcal.sandbox.calcom import CalcomState
 from agentcal.settings import Settings
 from tests.factories import Tenant, create_tenant
@@ -36,7 +36,11 @@ PG_URL = os.environ.get("AGENTCAL_TEST_DATABASE_URL")
 @dataclass(frozen=True)
 class SandboxServer:
     url: str
-    calcom: CalcomState
+    state: SandboxState
+
+    @property
+    def calcom(self) -> CalcomState:
+        return self.state.calcom
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +71,17 @@ def keyring(secret_key: str) -> Keyring:
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxServer]:
     """The provider sandboxes, reached over real HTTP on a loopback port."""
-    calcom = CalcomState()
-    with serve_in_thread(create_sandbox_app(calcom)) as url:
-        yield SandboxServer(url=url, calcom=calcom)
+    state = SandboxState()
+    with serve_in_thread(create_sandbox_app(state)) as url:
+        yield SandboxServer(url=url, state=state)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test's injected faults never reach the next test."""
+    yield
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").state.faults.rules.clear()
 
 
 @pytest.fixture(scope="session")

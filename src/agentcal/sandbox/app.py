@@ -1,16 +1,71 @@
-"""The sandbox server: Cal.com at `/calcom`, and `/sandbox/...` to set up accounts."""
+"""The sandbox server: Cal.com at `/calcom`, `/sandbox/...` to set accounts and faults up."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentcal.sandbox.calcom import CalcomState, create_calcom_admin, create_calcom_api
+from agentcal.sandbox.faults import Fault, FaultInjector, FaultMiddleware
 
 
-def create_sandbox_app(calcom: CalcomState | None = None) -> FastAPI:
-    calcom = calcom or CalcomState()
-    app = FastAPI(title="agentcal sandbox", summary="Stateful Cal.com emulation for agentcal.")
-    app.state.calcom = calcom
-    app.include_router(create_calcom_admin(calcom))
-    app.mount("/calcom", create_calcom_api(calcom))
+@dataclass
+class SandboxState:
+    """Everything the sandboxes hold; tests reach into it to check and to set up."""
+
+    calcom: CalcomState = field(default_factory=CalcomState)
+    faults: FaultInjector = field(default_factory=FaultInjector)
+
+
+class _FaultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    path_prefix: str = Field(alias="pathPrefix", default="/")
+    methods: list[str] = Field(default_factory=list)
+    status: int | None = Field(default=None, ge=100, le=599)
+    retry_after: float | None = Field(alias="retryAfter", default=None, ge=0)
+    latency_ms: int = Field(alias="latencyMs", default=0, ge=0, le=120_000)
+    hang: bool = False
+    body: Any = None
+    times: int = Field(default=1, ge=-1)
+
+
+def _faults_router(faults: FaultInjector) -> APIRouter:
+    router = APIRouter(prefix="/sandbox/faults", tags=["faults"])
+
+    @router.post("", status_code=201)
+    async def add_fault(body: _FaultIn) -> dict[str, int]:
+        """Inject a fault into the next `times` requests under `pathPrefix`."""
+        faults.rules.append(
+            Fault(
+                path_prefix=body.path_prefix,
+                methods=frozenset(m.upper() for m in body.methods),
+                status=body.status,
+                retry_after=body.retry_after,
+                latency_ms=body.latency_ms,
+                hang=body.hang,
+                body=body.body,
+                times=body.times,
+            )
+        )
+        return {"pending": len(faults.rules)}
+
+    @router.delete("", status_code=204)
+    async def clear_faults() -> None:
+        faults.rules.clear()
+
+    return router
+
+
+def create_sandbox_app(state: SandboxState | None = None) -> FastAPI:
+    state = state or SandboxState()
+    app = FastAPI(title="agentcal sandbox", summary="Stateful provider emulations for agentcal.")
+    app.state.sandbox = state
+    app.include_router(create_calcom_admin(state.calcom))
+    app.include_router(_faults_router(state.faults))
+    app.mount("/calcom", create_calcom_api(state.calcom))
+    app.add_middleware(FaultMiddleware, injector=state.faults)
     return app

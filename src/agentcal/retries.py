@@ -1,0 +1,167 @@
+"""Sending provider requests: backoff with jitter, `Retry-After`, a time budget, metrics.
+
+What may be repeated (SPEC §5.3):
+* a request that never reached the provider (connect errors, pool timeouts): always;
+* 429: always; the provider refused it without acting on it;
+* 502, 503, 504 and read timeouts: only for `safe` requests (reads, and writes the
+  caller made idempotent), because the provider may have acted before failing.
+
+Each attempt has its own timeout (10 s by default), and the whole call has a budget
+(15 s by default) that covers retries and waits. When the budget runs out the call
+raises `BudgetExhausted` rather than hanging on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+import stamina
+from prometheus_client import Counter, Histogram
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_MAYBE_SENT = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
+               httpx.RemoteProtocolError, TimeoutError)  # fmt: skip
+
+PROVIDER_REQUESTS = Counter(
+    "agentcal_provider_requests_total",
+    "Requests sent to providers, by outcome (HTTP status class or error)",
+    ["provider", "operation", "outcome"],
+)
+PROVIDER_LATENCY = Histogram(
+    "agentcal_provider_request_duration_seconds",
+    "Latency of single provider requests (one attempt)",
+    ["provider", "operation"],
+)
+PROVIDER_RETRIES = Counter(
+    "agentcal_provider_retries_total",
+    "Provider requests repeated after a failure",
+    ["provider", "operation", "reason"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 4
+    budget: float = 15.0
+    request_timeout: float = 10.0
+    wait_initial: float = 0.2
+    wait_max: float = 3.0
+    wait_jitter: float = 0.3
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+class BudgetExhausted(Exception):
+    """The call's overall time budget ran out before the provider answered."""
+
+
+class _Retryable(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the provider asked to wait (`Retry-After` as seconds or an HTTP date)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, _Retryable):
+        return str(exc.response.status_code)
+    return type(exc).__name__
+
+
+async def send(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    provider: str,
+    operation: str,
+    safe: bool,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> httpx.Response:
+    """Send `request`, repeating it where that is safe, within the policy's budget.
+
+    Returns the last response, whatever its status: mapping statuses to errors is the
+    client's job. Raises `BudgetExhausted` when time runs out, and the httpx error of
+    the last attempt when a failure may not be repeated.
+    """
+    deadline = time.monotonic() + policy.budget
+
+    def backoff(exc: Exception) -> bool | float:
+        remaining = deadline - time.monotonic()
+        if isinstance(exc, _Retryable):
+            wait = retry_after(exc.response)
+            if wait is not None:  # honour it, unless it cannot fit in the budget
+                return wait if wait < remaining else False
+            return True
+        if isinstance(exc, _NEVER_SENT):
+            return True
+        return safe and isinstance(exc, _MAYBE_SENT)
+
+    async def attempt_once() -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            timeout = max(0.0, min(policy.request_timeout, deadline - time.monotonic()))
+            async with asyncio.timeout(timeout):
+                response = await client.send(request)
+        except Exception as exc:
+            PROVIDER_REQUESTS.labels(provider, operation, type(exc).__name__).inc()
+            raise
+        finally:
+            PROVIDER_LATENCY.labels(provider, operation).observe(time.perf_counter() - started)
+        PROVIDER_REQUESTS.labels(provider, operation, f"{response.status_code // 100}xx").inc()
+        if response.status_code in RETRY_STATUSES and (safe or response.status_code == 429):
+            raise _Retryable(response)
+        return response
+
+    tries = 0
+    last_reason = ""
+    try:
+        async for attempt in stamina.retry_context(
+            on=backoff,
+            attempts=policy.attempts,
+            timeout=policy.budget,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter,
+        ):
+            with attempt:
+                if tries:
+                    PROVIDER_RETRIES.labels(provider, operation, last_reason).inc()
+                tries += 1
+                try:
+                    return await attempt_once()
+                except Exception as exc:
+                    last_reason = _reason(exc)
+                    raise
+    except _Retryable as exc:
+        return exc.response  # out of attempts (or time): the caller maps this answer
+    except (TimeoutError, *_MAYBE_SENT, *_NEVER_SENT) as exc:
+        if time.monotonic() >= deadline - 0.01:
+            raise BudgetExhausted(
+                f"gave up after {policy.budget:g} s ({tries} attempt(s))"
+            ) from exc
+        raise
+    raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover
