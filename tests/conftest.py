@@ -77,11 +77,13 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A test's injected faults never reach the next test."""
+def _reset_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test's faults and bookings never reach the next test."""
     yield
     if "sandbox" in request.fixturenames:
-        request.getfixturevalue("sandbox").state.faults.rules.clear()
+        state = request.getfixturevalue("sandbox").state
+        state.faults.rules.clear()
+        state.calcom.bookings.clear()
 
 
 @pytest.fixture(scope="session")

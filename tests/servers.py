@@ -28,4 +28,5 @@ def serve_in_thread(app: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
+        server.force_exit = True  # don't wait for requests a test left hanging on purpose
         thread.join(timeout=10)

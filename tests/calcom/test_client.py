@@ -14,6 +14,7 @@ from agentcal.calcom.errors import (
     CalcomNotFound,
     CalcomUnavailable,
 )
+from agentcal.retries import RetryPolicy
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from tests.conftest import SandboxServer
 
@@ -34,7 +35,8 @@ async def test_event_types_parse_into_models(sandbox: SandboxServer) -> None:
 
 
 async def test_unreachable_calcom_is_upstream_unavailable() -> None:
-    client = CalcomClient(f"http://127.0.0.1:{_closed_port()}")
+    fast = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.01, wait_jitter=0.0)
+    client = CalcomClient(f"http://127.0.0.1:{_closed_port()}", policy=fast)
     try:
         with pytest.raises(CalcomUnavailable) as raised:
             await client.event_types("cal_live_secret_value", "demo")

@@ -1,37 +1,101 @@
 """Cal.com API v2 client: one pooled `httpx.AsyncClient`, owned by the app's lifespan.
 
-Each operation sends the `cal-api-version` its endpoint requires and parses the
-`{"status": "success", "data": …}` envelope into Pydantic models.
+Each operation sends the `cal-api-version` its endpoint requires, goes through
+`agentcal.retries.send` (backoff, `Retry-After`, time budget; repeats only what is
+safe), and parses the `{"status": "success", "data": …}` envelope into Pydantic models.
+Failures raise `CalcomError` subclasses carrying the tool error code; none of them
+ever holds the API key.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentcal import __version__
+from agentcal import __version__, retries
 from agentcal.calcom.errors import (
     CalcomAuthError,
     CalcomError,
     CalcomNotFound,
     CalcomRateLimited,
     CalcomRequestError,
+    CalcomSlotUnavailable,
     CalcomUnavailable,
 )
 
 EVENT_TYPES_VERSION = "2024-06-14"
+SLOTS_VERSION = "2024-09-04"
+BOOKINGS_VERSION = "2024-08-13"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+# What Cal.com says when the slot is taken or outside availability.
+_UNAVAILABLE_HINTS = ("already has booking", "not available", "no available users")
+_ALREADY_CANCELLED = "already been cancelled"
+
+M = TypeVar("M", bound=BaseModel)
 
 
-class EventType(BaseModel):
+class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
+
+class EventType(_Model):
     id: int
     slug: str
     title: str
     length_in_minutes: int = Field(alias="lengthInMinutes")
+
+
+class Me(_Model):
+    id: int
+    username: str
+    email: str
+    time_zone: str = Field(alias="timeZone")
+
+
+class Slot(_Model):
+    start: datetime
+    end: datetime | None = None
+
+
+class Attendee(_Model):
+    name: str
+    email: str | None = None
+    time_zone: str = Field(alias="timeZone")
+    phone_number: str | None = Field(default=None, alias="phoneNumber")
+
+
+class BookingEventType(_Model):
+    id: int
+    slug: str
+
+
+class Booking(_Model):
+    id: int
+    uid: str
+    title: str
+    status: str
+    start: datetime
+    end: datetime
+    duration: int
+    event_type: BookingEventType | None = Field(default=None, alias="eventType")
+    attendees: list[Attendee] = []
+    location: str | None = None
+    cancellation_reason: str | None = Field(default=None, alias="cancellationReason")
+    rescheduled_to_uid: str | None = Field(default=None, alias="rescheduledToUid")
+    rescheduled_from_uid: str | None = Field(default=None, alias="rescheduledFromUid")
+
+
+def _utc(moment: datetime | date) -> str:
+    """Cal.com wants UTC ISO 8601 (`2050-09-05T09:00:00Z`); a date stays a date."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime given to the Cal.com client")
+        return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.isoformat()
 
 
 class CalcomClient:
@@ -41,6 +105,7 @@ class CalcomClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        policy: retries.RetryPolicy = retries.DEFAULT_POLICY,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -48,29 +113,175 @@ class CalcomClient:
             timeout=timeout,
             headers={"User-Agent": f"agentcal/{__version__}"},
         )
+        self.policy = policy
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def event_types(self, api_key: str, username: str) -> list[EventType]:
-        """`GET /v2/event-types?username=` — the user's event types."""
-        data = await self._get(
-            "/v2/event-types", api_key, EVENT_TYPES_VERSION, params={"username": username}
-        )
-        try:
-            return [EventType.model_validate(item) for item in data]
-        except (ValidationError, TypeError) as exc:
-            raise CalcomError("Cal.com answered event types in an unexpected shape") from exc
+    async def me(self, api_key: str) -> Me:
+        """`GET /v2/me`: whose key this is (and their timezone)."""
+        data = await self._call("GET", "/v2/me", api_key, None, op="me", safe=True)
+        return _parse(Me, data)
 
-    async def _get(self, path: str, api_key: str, version: str, params: dict[str, str]) -> Any:
-        headers = {"Authorization": f"Bearer {api_key}", "cal-api-version": version}
+    async def event_types(self, api_key: str, username: str) -> list[EventType]:
+        """`GET /v2/event-types?username=`: the user's event types."""
+        data = await self._call(
+            "GET", "/v2/event-types", api_key, EVENT_TYPES_VERSION,
+            params={"username": username}, op="event_types", safe=True,
+        )  # fmt: skip
+        if not isinstance(data, list):
+            raise CalcomError("Cal.com answered event types in an unexpected shape")
+        return [_parse(EventType, item) for item in data]
+
+    async def slots(
+        self,
+        api_key: str | None,
+        *,
+        start: datetime | date,
+        end: datetime | date,
+        time_zone: str,
+        event_type_id: int | None = None,
+        event_type_slug: str | None = None,
+        username: str | None = None,
+        duration: int | None = None,
+    ) -> list[Slot]:
+        """`GET /v2/slots`: free slots of an event type, as `start`/`end` ranges, in order."""
+        params: dict[str, str] = {
+            "start": _utc(start), "end": _utc(end), "timeZone": time_zone, "format": "range",
+        }  # fmt: skip
+        params |= _event_type_ref(event_type_id, event_type_slug, username)
+        if duration is not None:
+            params["duration"] = str(duration)
+        data = await self._call(
+            "GET", "/v2/slots", api_key, SLOTS_VERSION, params=params, op="slots", safe=True
+        )
+        if not isinstance(data, dict):
+            raise CalcomError("Cal.com answered slots in an unexpected shape")
+        found = [_parse(Slot, s) for day in sorted(data) for s in data[day] or []]
+        return sorted(found, key=lambda slot: slot.start)
+
+    async def create_booking(
+        self,
+        api_key: str,
+        *,
+        start: datetime,
+        attendee_name: str,
+        attendee_email: str,
+        attendee_time_zone: str,
+        attendee_phone: str | None = None,
+        event_type_id: int | None = None,
+        event_type_slug: str | None = None,
+        username: str | None = None,
+        length_in_minutes: int | None = None,
+        notes: str | None = None,
+    ) -> Booking:
+        """`POST /v2/bookings`. Not repeated after a possibly-processed failure: the
+        caller re-checks the slot before booking again (SPEC §4.5)."""
+        attendee: dict[str, Any] = {
+            "name": attendee_name, "email": attendee_email, "timeZone": attendee_time_zone,
+        }  # fmt: skip
+        if attendee_phone:
+            attendee["phoneNumber"] = attendee_phone
+        body: dict[str, Any] = {"start": _utc(start), "attendee": attendee}
+        ref = _event_type_ref(event_type_id, event_type_slug, username)
+        body |= {k: int(v) if k == "eventTypeId" else v for k, v in ref.items()}
+        if length_in_minutes is not None:
+            body["lengthInMinutes"] = length_in_minutes
+        if notes:
+            body["bookingFieldsResponses"] = {"notes": notes}
+        data = await self._call(
+            "POST", "/v2/bookings", api_key, BOOKINGS_VERSION, json=body,
+            op="create_booking", safe=False,
+        )  # fmt: skip
+        return _parse(Booking, data)
+
+    async def get_booking(self, api_key: str, uid: str) -> Booking:
+        data = await self._call(
+            "GET", f"/v2/bookings/{_segment(uid)}", api_key, BOOKINGS_VERSION,
+            op="get_booking", safe=True,
+        )  # fmt: skip
+        return _parse(Booking, data)
+
+    async def cancel_booking(self, api_key: str, uid: str, reason: str | None = None) -> Booking:
+        """`POST /v2/bookings/{uid}/cancel`. Safe to repeat: a repeat that finds the
+        booking already cancelled (its first try succeeded) returns the booking."""
+        body = {"cancellationReason": reason} if reason else {}
         try:
-            response = await self._http.get(path, params=params, headers=headers)
+            data = await self._call(
+                "POST", f"/v2/bookings/{_segment(uid)}/cancel", api_key, BOOKINGS_VERSION,
+                json=body, op="cancel_booking", safe=True,
+            )  # fmt: skip
+        except CalcomRequestError as exc:
+            if _ALREADY_CANCELLED not in exc.detail:
+                raise
+            return await self.get_booking(api_key, uid)
+        return _parse(Booking, data)
+
+    async def reschedule_booking(
+        self, api_key: str, uid: str, start: datetime, reason: str | None = None
+    ) -> Booking:
+        """`POST /v2/bookings/{uid}/reschedule`: the new booking (with a new uid)."""
+        body: dict[str, Any] = {"start": _utc(start)}
+        if reason:
+            body["reschedulingReason"] = reason
+        data = await self._call(
+            "POST", f"/v2/bookings/{_segment(uid)}/reschedule", api_key, BOOKINGS_VERSION,
+            json=body, op="reschedule_booking", safe=False,
+        )  # fmt: skip
+        return _parse(Booking, data)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        api_key: str | None,
+        version: str | None,
+        *,
+        op: str,
+        safe: bool,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+    ) -> Any:
+        headers: dict[str, str] = {}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        if version:
+            headers["cal-api-version"] = version
+        request = self._http.build_request(method, path, params=params, json=json, headers=headers)
+        try:
+            response = await retries.send(
+                self._http, request, provider="calcom", operation=op, safe=safe,
+                policy=self.policy,
+            )  # fmt: skip
+        except retries.BudgetExhausted as exc:
+            raise CalcomUnavailable(f"Cal.com did not answer in time: {exc}") from exc
         except httpx.TimeoutException as exc:
             raise CalcomUnavailable("Cal.com did not answer in time") from exc
-        except httpx.HTTPError as exc:  # transport, decoding, redirects: Cal.com is unusable
+        except (httpx.HTTPError, TimeoutError) as exc:  # transport, decoding, redirects
             raise CalcomUnavailable(f"Cal.com could not be reached ({type(exc).__name__})") from exc
         return _data(response)
+
+
+def _segment(value: str) -> str:
+    """A path segment, percent-encoded (uids are opaque strings)."""
+    return quote(value, safe="")
+
+
+def _event_type_ref(
+    event_type_id: int | None, slug: str | None, username: str | None
+) -> dict[str, str]:
+    if event_type_id is not None:
+        return {"eventTypeId": str(event_type_id)}
+    if slug and username:
+        return {"eventTypeSlug": slug, "username": username}
+    raise ValueError("give an event type id, or a slug with a username")
+
+
+def _parse(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise CalcomError(f"Cal.com answered an unexpected {model.__name__}") from exc
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -93,17 +304,18 @@ def _data(response: httpx.Response) -> Any:
     if status == 404:
         raise CalcomNotFound(f"Cal.com: {_error_message(response)}")
     if status == 429:
-        retry = response.headers.get("Retry-After")
+        wait = response.headers.get("Retry-After")
         raise CalcomRateLimited(
-            "Cal.com is rate-limiting this API key" + (f"; retry after {retry} s" if retry else ""),
-            headers={"Retry-After": retry} if retry else None,
+            "Cal.com is rate-limiting this API key" + (f"; retry after {wait} s" if wait else ""),
+            headers={"Retry-After": wait} if wait else None,
         )
     if status >= 500:
         raise CalcomUnavailable(f"Cal.com is unavailable ({status})")
     if status >= 400:
-        raise CalcomRequestError(
-            f"Cal.com refused the request ({status}): {_error_message(response)}"
-        )
+        message = _error_message(response)
+        if any(hint in message.lower() for hint in _UNAVAILABLE_HINTS):
+            raise CalcomSlotUnavailable(f"Cal.com: {message}")
+        raise CalcomRequestError(f"Cal.com refused the request ({status}): {message}")
     try:
         body = response.json()
     except ValueError as exc:

@@ -29,6 +29,14 @@ class CalcomNotFound(CalcomError):
     code = "not_found"
 
 
+class CalcomSlotUnavailable(CalcomError):
+    """The slot is taken, or outside the user's availability."""
+
+    status_code = 409
+    slug = "calcom-slot-unavailable"
+    code = "slot_unavailable"
+
+
 class CalcomRateLimited(CalcomError):
     status_code = 503
     slug = "calcom-rate-limited"
