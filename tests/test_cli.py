@@ -286,3 +286,70 @@ def test_serve_with_no_configuration_creates_its_embedded_default(tmp_path: Path
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         version = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     assert version == migrate.head_revision()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0].decode()
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered 200")
+
+
+def test_sandbox_command_serves_the_demo_accounts(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentcal", "sandbox", "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/docs", proc)
+        me = httpx.get(
+            f"http://127.0.0.1:{port}/calcom/v2/me",
+            headers={"Authorization": "Bearer cal_sandbox_demo"},
+        )
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert me.status_code == 200
+    assert me.json()["data"]["username"] == "demo"
+
+
+def test_serve_with_sandbox_points_the_providers_at_it(tmp_path: Path) -> None:
+    """`serve --sandbox`: the API reads event types live from the sandbox it started."""
+    port, sandbox_port = _free_port(), _free_port()
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCAL_")}
+    cmd = [sys.executable, "-m", "agentcal", "serve", "--port", str(port), "--sandbox",
+           "--sandbox-port", str(sandbox_port)]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        boot = subprocess.run(
+            [sys.executable, "-m", "agentcal", "admin", "bootstrap", "--institution", "S",
+             "--unit", "U", "--user", "s@example.com", "--json"],
+            cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        ids = json.loads(boot.stdout)
+        api = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {ids['token']}"},
+        )
+        created = api.post(
+            "/api/v1/calcom/integration",
+            json={"title": "Demo", "unitId": ids["unitId"], "apiKey": "cal_sandbox_demo",
+                  "calcomUsername": "demo", "timezone": "America/Sao_Paulo", "prompt": "p",
+                  "checkAvailabilityEnabled": True, "createBookingEnabled": True},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        types = api.get(f"/api/v1/calcom/integration/{created.json()['id']}/event-types")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert types.status_code == 200, types.text
+    assert [t["slug"] for t in types.json()["data"]] == ["30min", "60min"]

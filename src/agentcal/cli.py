@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -85,15 +87,76 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T
         raise _fail(f"cannot reach the database: {exc}") from exc
 
 
+SANDBOX_PORT = 8900
+
+
+def _sandbox_environment(host: str, port: int) -> dict[str, str]:
+    """Provider settings that point agentcal at the sandboxes (SPEC §8)."""
+    base = f"http://{host}:{port}"
+    return {
+        "AGENTCAL_CALCOM_API_URL": f"{base}/calcom",
+        "AGENTCAL_GOOGLE_API_URL": f"{base}/google/calendar/v3",
+        "AGENTCAL_GOOGLE_TOKEN_URL": f"{base}/google/token",
+        "AGENTCAL_GOOGLE_CLIENT_ID": "sandbox-client",
+        "AGENTCAL_GOOGLE_CLIENT_SECRET": "sandbox-secret",
+    }
+
+
+def _start_sandbox_thread(host: str, port: int) -> None:
+    """Serve the sandboxes from a daemon thread of this process (it ends with it)."""
+    import threading
+
+    import uvicorn
+
+    from agentcal.sandbox.app import create_sandbox_app
+
+    config = uvicorn.Config(create_sandbox_app(), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="sandbox", daemon=True).start()
+    for _ in range(500):  # up to 5 s
+        if server.started:
+            return
+        time.sleep(0.01)
+    raise _fail(f"the sandbox could not listen on {host}:{port} (is the port taken?)")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = SANDBOX_PORT,
+) -> None:
+    """Run the Cal.com and Google sandboxes (no account, no network needed)."""
+    import uvicorn
+
+    from agentcal.sandbox.app import create_sandbox_app
+
+    _say(f"sandboxes on http://{host}:{port}: Cal.com at /calcom, Google at /google/calendar/v3")
+    _say("demo accounts: Cal.com user 'demo' (API key cal_sandbox_demo), Google demo@example.com")
+    uvicorn.run(create_sandbox_app(), host=host, port=port, log_level="warning")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    with_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help=f"Also run the provider sandboxes on port {SANDBOX_PORT} and use them.",
+        ),
+    ] = False,
+    sandbox_port: Annotated[int, typer.Option(help="Port of the sandboxes.")] = SANDBOX_PORT,
 ) -> None:
     """Run the API server (applies migrations and creates the key on first start)."""
     import uvicorn
 
+    if with_sandbox:
+        _start_sandbox_thread("127.0.0.1", sandbox_port)
+        # Set before the settings are read, and inherited by worker processes.
+        os.environ.update(_sandbox_environment("127.0.0.1", sandbox_port))
+        _say(f"providers point at the sandboxes on http://127.0.0.1:{sandbox_port}")
     settings = Settings()
     _keyring(settings)
     asyncio.run(_migrate(settings))
