@@ -26,6 +26,9 @@ from agentcal.crypto import Keyring, generate_key
 from agentcal.database import Base, create_engine
 from agentcal.sandbox.app import SandboxState, create_sandbox_app
 from agentcal.sandbox.calcom import CalcomState
+from agentcal.sandbox.google import CLIENT_ID as GOOGLE_CLIENT_ID
+from agentcal.sandbox.google import CLIENT_SECRET as GOOGLE_CLIENT_SECRET
+from agentcal.sandbox.google import GoogleState
 from agentcal.settings import Settings
 from tests.factories import Tenant, create_tenant
 from tests.servers import serve_in_thread
@@ -41,6 +44,10 @@ class SandboxServer:
     @property
     def calcom(self) -> CalcomState:
         return self.state.calcom
+
+    @property
+    def google(self) -> GoogleState:
+        return self.state.google
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +91,7 @@ def _reset_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
         state = request.getfixturevalue("sandbox").state
         state.faults.rules.clear()
         state.calcom.bookings.clear()
+        state.google.clear_events()
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +103,10 @@ def settings(
         data_dir=data_dir,
         secret_keys=secret_key,
         calcom_api_url=f"{sandbox.url}/calcom",
+        google_api_url=f"{sandbox.url}/google/calendar/v3",
+        google_token_url=f"{sandbox.url}/google/token",
+        google_client_id=GOOGLE_CLIENT_ID,
+        google_client_secret=GOOGLE_CLIENT_SECRET,
         log_level="WARNING",
     )
 

@@ -14,6 +14,7 @@ from agentcal.calcom.endpoints import router as calcom_router
 from agentcal.crypto import Keyring, load_keyring
 from agentcal.database import create_engine, create_sessionmaker
 from agentcal.functions.endpoints import router as functions_router
+from agentcal.google_calendar.client import GoogleCalendarClient
 from agentcal.health import router as health_router
 from agentcal.observability import ObservabilityMiddleware
 from agentcal.settings import Settings
@@ -35,10 +36,17 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.keyring = keyring or load_keyring(settings.secret_keys, settings.key_file)
         app.state.calcom = CalcomClient(settings.calcom_api_url)
+        app.state.google = GoogleCalendarClient(
+            settings.google_api_url,
+            settings.google_token_url,
+            settings.google_client_id,
+            settings.google_client_secret,
+        )
         try:
             yield
         finally:
             await app.state.calcom.aclose()
+            await app.state.google.aclose()
             await engine.dispose()
 
     app = FastAPI(

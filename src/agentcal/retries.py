@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -100,12 +101,17 @@ async def send(
     operation: str,
     safe: bool,
     policy: RetryPolicy = DEFAULT_POLICY,
+    throttled: Callable[[httpx.Response], bool] | None = None,
 ) -> httpx.Response:
     """Send `request`, repeating it where that is safe, within the policy's budget.
 
     Returns the last response, whatever its status: mapping statuses to errors is the
     client's job. Raises `BudgetExhausted` when time runs out, and the httpx error of
     the last attempt when a failure may not be repeated.
+
+    `throttled` names further answers that, like 429, mean "not acted on, try later"
+    and are repeated even for unsafe requests: Google reports its usage limits as
+    403 `rateLimitExceeded` / `userRateLimitExceeded`.
     """
     deadline = time.monotonic() + policy.budget
 
@@ -133,6 +139,8 @@ async def send(
             PROVIDER_LATENCY.labels(provider, operation).observe(time.perf_counter() - started)
         PROVIDER_REQUESTS.labels(provider, operation, f"{response.status_code // 100}xx").inc()
         if response.status_code in RETRY_STATUSES and (safe or response.status_code == 429):
+            raise _Retryable(response)
+        if throttled is not None and throttled(response):
             raise _Retryable(response)
         return response
 

@@ -70,6 +70,7 @@ SEED_PLUGIN_KEYS = {
     "googleToken",
 }
 EXTENSION_DEFAULTS: dict[str, Any] = {
+    "credentialStatus": "valid",
     "googleRefreshToken": None,
     "notificationTarget": None,
     "workingHours": [

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from agentcal.database import Base, TimestampedMixin
+from agentcal.database import Base, TimestampedMixin, UTCDateTime
 from agentcal.secret_columns import SecretColumn
 
 GOOGLE_TOKEN = SecretColumn("google_calendar_plugins", "google_token")
 GOOGLE_REFRESH_TOKEN = SecretColumn("google_calendar_plugins", "google_refresh_token")
 NOTIFICATION_TARGET = SecretColumn("google_calendar_plugins", "notification_target")
+CREDENTIALS_VALID = "valid"
+CREDENTIALS_INVALID = "invalid"
 
 
 class Function(TimestampedMixin, Base):
@@ -67,6 +70,13 @@ class GoogleCalendarPlugin(TimestampedMixin, Base):
     google_token_key_id: Mapped[str | None] = mapped_column(String(32))
     google_refresh_token_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     google_refresh_token_key_id: Mapped[str | None] = mapped_column(String(32))
+    # When the stored access token expires (known only for tokens agentcal refreshed),
+    # and whether the credentials still work: 'invalid' after `invalid_grant`, until
+    # the integrator supplies a new token (google_calendar/credentials.py).
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    credential_status: Mapped[str] = mapped_column(
+        String(16), default=CREDENTIALS_VALID, server_default=CREDENTIALS_VALID
+    )
 
     notification_type: Mapped[str | None] = mapped_column(String(16))
     notification_content_type: Mapped[str | None] = mapped_column(String(16))

@@ -300,6 +300,8 @@ class GoogleCalendarPluginRead(BaseModel):
     check_availability_enabled: bool
     create_booking_enabled: bool
     create_meet_link: bool
+    # 'invalid' once Google refused the refresh token (invalid_grant); a new token clears it.
+    credential_status: Literal["valid", "invalid"]
 
 
 class FunctionRead(BaseModel):
@@ -363,6 +365,7 @@ def plugin_read(plugin: Any) -> GoogleCalendarPluginRead:
         check_availability_enabled=plugin.check_availability_enabled,
         create_booking_enabled=plugin.create_booking_enabled,
         create_meet_link=plugin.create_meet_link,
+        credential_status=plugin.credential_status or "valid",
     )
 
 

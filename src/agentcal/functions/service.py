@@ -15,6 +15,7 @@ from agentcal.crypto import Keyring
 from agentcal.database import utcnow
 from agentcal.errors import InvalidInput, NotFound
 from agentcal.functions.models import (
+    CREDENTIALS_VALID,
     GOOGLE_REFRESH_TOKEN,
     GOOGLE_TOKEN,
     NOTIFICATION_TARGET,
@@ -149,8 +150,12 @@ def _apply_plugin(
 
     if gc.google_token is not None:
         _set_token(keyring, plugin, gc.google_token, gc.google_refresh_token, sent)
+        plugin.access_token_expires_at = None  # a supplied token's expiry is unknown
     elif "google_refresh_token" in sent:
         GOOGLE_REFRESH_TOKEN.seal(keyring, plugin, gc.google_refresh_token)
+    if gc.google_token is not None or gc.google_refresh_token is not None:
+        # A new token is worth trying, whatever Google said about the old one.
+        plugin.credential_status = CREDENTIALS_VALID
     if creating or "notification_target" in sent:
         NOTIFICATION_TARGET.seal(keyring, plugin, gc.notification_target)
     _check_notification(keyring, plugin, gc.notification_target)

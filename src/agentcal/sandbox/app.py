@@ -1,4 +1,5 @@
-"""The sandbox server: Cal.com at `/calcom`, `/sandbox/...` to set accounts and faults up."""
+"""The sandbox server: Cal.com at `/calcom`, Google Calendar at `/google/calendar/v3` (token
+endpoint `/google/token`), `/sandbox/...` to set accounts and faults up."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentcal.sandbox.calcom import CalcomState, create_calcom_admin, create_calcom_api
 from agentcal.sandbox.faults import Fault, FaultInjector, FaultMiddleware
+from agentcal.sandbox.google import (
+    GoogleState,
+    create_google_admin,
+    create_google_api,
+    create_google_token_router,
+)
 
 
 @dataclass
@@ -17,6 +24,7 @@ class SandboxState:
     """Everything the sandboxes hold; tests reach into it to check and to set up."""
 
     calcom: CalcomState = field(default_factory=CalcomState)
+    google: GoogleState = field(default_factory=GoogleState)
     faults: FaultInjector = field(default_factory=FaultInjector)
 
 
@@ -67,5 +75,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> FastAPI:
     app.include_router(create_calcom_admin(state.calcom))
     app.include_router(_faults_router(state.faults))
     app.mount("/calcom", create_calcom_api(state.calcom))
+    app.include_router(create_google_admin(state.google))
+    app.include_router(create_google_token_router(state.google))
+    app.mount("/google/calendar/v3", create_google_api(state.google))
     app.add_middleware(FaultMiddleware, injector=state.faults)
     return app

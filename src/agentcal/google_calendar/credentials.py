@@ -1,0 +1,227 @@
+"""A function's Google access token, refreshed ahead of expiry, once at a time (SPEC §5.2).
+
+`access_token_for` returns a token that is good for a while yet. When it must refresh:
+
+1. it waits for the function's in-process lock (`GoogleCalendarClient.refresh_locks`),
+   so 20 concurrent tool calls of one function send one refresh, not 20;
+2. it opens its own transaction and locks the plugin row (`SELECT … FOR UPDATE` on
+   PostgreSQL; on SQLite a no-op `UPDATE`, which takes the database's write lock), so
+   replicas queue too;
+3. it re-reads the row: if another process refreshed meanwhile, that token is used;
+4. otherwise it refreshes, stores the new token sealed with its expiry, and commits,
+   which releases the lock for the waiters, who then find the new token in step 3.
+
+The refresh runs in a transaction of its own, not the caller's, for two reasons: the
+new token must be committed before the lock is released, whatever becomes of the
+caller's unit of work; and `invalid_grant` must be recorded even though the call fails.
+So call it before the caller's transaction writes anything: on SQLite a caller holding
+the write lock would wait for itself until the busy timeout.
+
+A refresh changes no field an integrator set, so it leaves the plugin's `updatedAt`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TypeVar, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+
+from agentcal.crypto import Keyring
+from agentcal.database import utcnow
+from agentcal.errors import NotFound
+from agentcal.functions.models import (
+    CREDENTIALS_INVALID,
+    GOOGLE_REFRESH_TOKEN,
+    GOOGLE_TOKEN,
+    GoogleCalendarPlugin,
+)
+from agentcal.google_calendar.client import GoogleCalendarClient
+from agentcal.google_calendar.errors import (
+    GoogleAccessTokenRefused,
+    GoogleCredentialsExpired,
+    GoogleInvalidGrant,
+)
+
+# google-auth refreshes 3 min 45 s ahead; 5 min leaves room for a slow tool call.
+REFRESH_AHEAD = timedelta(minutes=5)
+_TABLE = cast(Table, GoogleCalendarPlugin.__table__)
+_SYNCED = (
+    "google_token_ciphertext",
+    "google_token_key_id",
+    "google_refresh_token_ciphertext",
+    "google_refresh_token_key_id",
+    "access_token_expires_at",
+    "credential_status",
+)
+_NEW_TOKEN_HINT = "supply a new googleToken with PUT /api/v1/functions/{id}"
+
+T = TypeVar("T")
+Sessionmaker = async_sessionmaker[AsyncSession]
+
+
+def _expiring(expires_at: datetime | None) -> bool:
+    """Due for a refresh. An unknown expiry (a token the integrator pasted) is trusted
+    until Google refuses it; then the caller passes it back as `refused`."""
+    return expires_at is not None and expires_at - REFRESH_AHEAD <= utcnow()
+
+
+def _usable(token: str | None, expires_at: datetime | None, refused: str | None) -> bool:
+    return token is not None and token != refused and not _expiring(expires_at)
+
+
+def _invalid_error() -> GoogleCredentialsExpired:
+    return GoogleCredentialsExpired(
+        "the Google authorization of this function was revoked or has expired "
+        f"(credentialStatus 'invalid'); {_NEW_TOKEN_HINT}"
+    )
+
+
+async def access_token_for(
+    sessionmaker: Sessionmaker,
+    keyring: Keyring,
+    client: GoogleCalendarClient,
+    plugin: GoogleCalendarPlugin,
+    *,
+    refused: str | None = None,
+) -> str:
+    """An access token for the function of `plugin`, refreshed first if it is due.
+
+    `refused` is a token Google just answered 401 to: it is refreshed even if its
+    expiry says otherwise (unless someone already replaced it). Raises
+    `GoogleCredentialsExpired` (code `calendar_auth_expired`) when only a new token
+    from the integrator can help, and marks the credentials invalid then.
+    """
+    if plugin.credential_status == CREDENTIALS_INVALID:
+        raise _invalid_error()
+    token = GOOGLE_TOKEN.open(keyring, plugin)
+    if _usable(token, plugin.access_token_expires_at, refused):
+        assert token is not None
+        return token
+    async with client.refresh_locks.hold(plugin.id):
+        return await _refresh_under_lock(sessionmaker, keyring, client, plugin, refused)
+
+
+async def with_access_token(
+    sessionmaker: Sessionmaker,
+    keyring: Keyring,
+    client: GoogleCalendarClient,
+    plugin: GoogleCalendarPlugin,
+    call: Callable[[str], Awaitable[T]],
+) -> T:
+    """Run `call(access_token)`; on a 401, refresh once and run it again.
+
+    Repeating is safe: a 401 means Google did nothing with the request.
+    """
+    token = await access_token_for(sessionmaker, keyring, client, plugin)
+    try:
+        return await call(token)
+    except GoogleAccessTokenRefused:
+        token = await access_token_for(sessionmaker, keyring, client, plugin, refused=token)
+        return await call(token)
+
+
+async def _lock_row(session: AsyncSession, plugin_id: uuid.UUID) -> GoogleCalendarPlugin | None:
+    """The plugin row, locked against other refreshers until this transaction ends."""
+    query = select(GoogleCalendarPlugin).where(GoogleCalendarPlugin.id == plugin_id)
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks; a write (changing nothing) as the transaction's
+        # first statement takes the database's write lock, and with it the latest data.
+        await session.execute(
+            _TABLE.update().where(_TABLE.c.id == plugin_id).values(updated_at=_TABLE.c.updated_at)
+        )
+    else:
+        query = query.with_for_update()
+    row: GoogleCalendarPlugin | None = await session.scalar(
+        query.execution_options(populate_existing=True)
+    )
+    return row
+
+
+async def _save(session: AsyncSession, plugin_id: uuid.UUID, **values: object) -> None:
+    # Core, with `updated_at` set to itself: the ORM's onupdate would move `updatedAt`.
+    await session.execute(
+        _TABLE.update()
+        .where(_TABLE.c.id == plugin_id)
+        .values(updated_at=_TABLE.c.updated_at, **values)
+    )
+
+
+def _snapshot(row: GoogleCalendarPlugin, **changes: object) -> dict[str, object]:
+    """The credential columns of `row` with `changes`, read before a commit can expire them."""
+    return {name: changes[name] if name in changes else getattr(row, name) for name in _SYNCED}
+
+
+def _sync(plugin: GoogleCalendarPlugin, values: dict[str, object]) -> None:
+    """Show the caller's (possibly stale) plugin object what the database holds, without
+    marking it changed, so its session writes nothing back and its next call is fast."""
+    for name, value in values.items():
+        set_committed_value(plugin, name, value)
+
+
+async def _refresh_under_lock(
+    sessionmaker: Sessionmaker,
+    keyring: Keyring,
+    client: GoogleCalendarClient,
+    plugin: GoogleCalendarPlugin,
+    refused: str | None,
+) -> str:
+    async with sessionmaker() as session:
+        row = await _lock_row(session, plugin.id)
+        if row is None:
+            raise NotFound("function", plugin.function_id)
+        if row.credential_status == CREDENTIALS_INVALID:
+            _sync(plugin, _snapshot(row))
+            raise _invalid_error()
+        token = GOOGLE_TOKEN.open(keyring, row)
+        if _usable(token, row.access_token_expires_at, refused):
+            _sync(plugin, _snapshot(row))  # another caller (or process) refreshed it meanwhile
+            assert token is not None
+            return token
+        refresh = GOOGLE_REFRESH_TOKEN.open(keyring, row)
+        if refresh is None:
+            if token is not None and token != refused:
+                return token  # cannot renew it; Google will say when it stops working
+            await _mark_invalid(session, row, plugin)
+            raise GoogleCredentialsExpired(
+                "Google refused the function's access token and there is no refresh token "
+                f"to renew it; {_NEW_TOKEN_HINT} (with a googleRefreshToken to avoid this)"
+            )
+
+        started = utcnow()
+        try:
+            grant = await client.refresh_access_token(refresh)
+        except GoogleInvalidGrant:
+            await _mark_invalid(session, row, plugin)
+            raise
+        # Other failures: leaving the block rolls back and releases the lock.
+
+        sealed = keyring.seal(grant.access_token, GOOGLE_TOKEN.aad(row.id))
+        values: dict[str, object] = {
+            "google_token_ciphertext": sealed.blob,
+            "google_token_key_id": sealed.key_id,
+            "access_token_expires_at": started + timedelta(seconds=grant.expires_in),
+        }
+        if grant.refresh_token:  # Google rotated it; the old one may stop working
+            rotated = keyring.seal(grant.refresh_token, GOOGLE_REFRESH_TOKEN.aad(row.id))
+            values["google_refresh_token_ciphertext"] = rotated.blob
+            values["google_refresh_token_key_id"] = rotated.key_id
+        synced = _snapshot(row, **values)
+        await _save(session, row.id, **values)
+        await session.commit()
+        _sync(plugin, synced)
+        return grant.access_token
+
+
+async def _mark_invalid(
+    session: AsyncSession, row: GoogleCalendarPlugin, plugin: GoogleCalendarPlugin
+) -> None:
+    """Record, committed, that only a new token from the integrator can help."""
+    synced = _snapshot(row, credential_status=CREDENTIALS_INVALID)
+    await _save(session, row.id, credential_status=CREDENTIALS_INVALID)
+    await session.commit()
+    _sync(plugin, synced)

@@ -1,0 +1,334 @@
+"""Access-token refresh (SPEC §5.2): ahead of expiry, once at a time, `invalid_grant` recorded.
+
+Functions are created through the API with tokens of a fresh sandbox account; the tests
+then call `access_token_for` as the runtime will, and count what reached the sandbox's
+token endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
+
+from agentcal.crypto import Keyring
+from agentcal.database import create_engine, create_sessionmaker, utcnow
+from agentcal.functions.models import GOOGLE_TOKEN, GoogleCalendarPlugin
+from agentcal.google_calendar.client import GoogleCalendarClient
+from agentcal.google_calendar.credentials import access_token_for, with_access_token
+from agentcal.google_calendar.errors import (
+    GoogleCredentialsExpired,
+    GoogleInvalidGrant,
+    GoogleUnavailable,
+)
+from agentcal.sandbox.faults import Fault
+from tests.conftest import SandboxServer
+from tests.factories import Tenant
+from tests.functions.support import body_for, stored_plugin
+from tests.google_calendar.support import Account, google_client, new_account
+
+TOKEN_URL = "/google/token"
+
+
+@pytest.fixture
+async def google(sandbox: SandboxServer) -> AsyncIterator[GoogleCalendarClient]:
+    client = google_client(sandbox)
+    yield client
+    await client.aclose()
+
+
+async def _function(tenant: Tenant, account: Account, *, refresh: bool = True) -> str:
+    calendar: dict[str, Any] = {
+        "googleId": account.google_id,
+        "calendarId": account.email,
+        "googleToken": account.access_token,
+    }
+    if refresh:
+        calendar["googleRefreshToken"] = account.refresh_token
+    response = await tenant.api.post(
+        "/api/v1/functions/", json=body_for(tenant, googleCalendar=calendar)
+    )
+    assert response.status_code == 201, response.text
+    function_id: str = response.json()["id"]
+    return function_id
+
+
+async def _plugin(app: FastAPI, function_id: str) -> GoogleCalendarPlugin:
+    plugin = await stored_plugin(app, function_id)
+    assert plugin is not None
+    return plugin
+
+
+async def _expire(app: FastAPI, function_id: str, seconds_left: float = -60) -> None:
+    """Record the stored access token as expiring `seconds_left` from now."""
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            update(GoogleCalendarPlugin)
+            .where(GoogleCalendarPlugin.function_id == uuid.UUID(function_id))
+            .values(access_token_expires_at=utcnow() + timedelta(seconds=seconds_left))
+        )
+
+
+async def _status(tenant: Tenant, function_id: str) -> str:
+    response = await tenant.api.get(f"/api/v1/functions/{function_id}")
+    assert response.status_code == 200
+    status: str = response.json()["googleCalendarPlugin"][0]["credentialStatus"]
+    return status
+
+
+async def test_a_fresh_token_is_used_without_asking_google(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring,
+) -> None:  # fmt: skip
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    plugin = await _plugin(app, function_id)
+    token = await access_token_for(app.state.sessionmaker, keyring, google, plugin)
+    assert token == account.access_token
+    assert sandbox.google.token_requests[account.refresh_token] == 0
+
+
+@pytest.mark.parametrize("seconds_left", [-60, 120])
+async def test_an_expired_or_expiring_token_is_refreshed_and_stored_sealed(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring, seconds_left: int,
+) -> None:  # fmt: skip
+    """Refresh *ahead* of expiry: 2 minutes left is too little for a tool call."""
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    await _expire(app, function_id, seconds_left)
+    before = (await tenant.api.get(f"/api/v1/functions/{function_id}")).json()
+    plugin = await _plugin(app, function_id)
+
+    token = await access_token_for(app.state.sessionmaker, keyring, google, plugin)
+
+    assert token != account.access_token
+    assert sandbox.google.caller(token) is not None
+    assert sandbox.google.token_requests[account.refresh_token] == 1
+    stored = await _plugin(app, function_id)
+    assert GOOGLE_TOKEN.open(keyring, stored) == token
+    assert stored.google_token_ciphertext is not None
+    assert token.encode() not in stored.google_token_ciphertext
+    assert stored.access_token_expires_at is not None
+    left = stored.access_token_expires_at - utcnow()
+    assert timedelta(minutes=59) < left <= timedelta(hours=1)
+    # The caller's object learnt the new token: its next call asks nobody.
+    assert await access_token_for(app.state.sessionmaker, keyring, google, plugin) == token
+    assert sandbox.google.token_requests[account.refresh_token] == 1
+    after = (await tenant.api.get(f"/api/v1/functions/{function_id}")).json()
+    assert after == before  # a refresh is not an edit: same updatedAt, still masked
+
+
+async def test_20_concurrent_calls_with_an_expired_token_refresh_once(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring,
+) -> None:  # fmt: skip
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    await _expire(app, function_id)
+    # A slow token endpoint keeps the first refresh in flight while the others arrive.
+    sandbox.state.faults.rules.append(Fault(path_prefix=TOKEN_URL, latency_ms=200, times=-1))
+    plugins = [await _plugin(app, function_id) for _ in range(20)]
+
+    tokens = await asyncio.gather(
+        *(access_token_for(app.state.sessionmaker, keyring, google, p) for p in plugins)
+    )
+
+    assert sandbox.google.token_requests[account.refresh_token] == 1
+    assert len(set(tokens)) == 1
+    assert tokens[0] != account.access_token
+
+
+async def test_two_processes_refreshing_one_function_refresh_once(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, keyring: Keyring, database_url: str,
+) -> None:  # fmt: skip
+    """Two engines and two clients share nothing in memory, like two replicas: only the
+    database lock keeps them from refreshing twice."""
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    await _expire(app, function_id)
+    sandbox.state.faults.rules.append(Fault(path_prefix=TOKEN_URL, latency_ms=300, times=-1))
+    engines = [create_engine(database_url) for _ in range(2)]
+    clients = [google_client(sandbox) for _ in range(2)]
+    try:
+        plugins = [await _plugin(app, function_id) for _ in range(2)]
+        tokens = await asyncio.gather(
+            *(
+                access_token_for(create_sessionmaker(engine), keyring, client, plugin)
+                for engine, client, plugin in zip(engines, clients, plugins, strict=True)
+            )
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+        for engine in engines:
+            await engine.dispose()
+    assert sandbox.google.token_requests[account.refresh_token] == 1
+    assert tokens[0] == tokens[1] != account.access_token
+
+
+@pytest.mark.parametrize("how", ["revoked", "injected"])
+async def test_invalid_grant_marks_the_credentials_invalid_until_a_new_token(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring, how: str,
+) -> None:  # fmt: skip
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    await _expire(app, function_id)
+    if how == "revoked":
+        assert sandbox.google.revoke(account.refresh_token)
+    else:  # the sandbox's fault injection can answer invalid_grant for a good token
+        sandbox.state.faults.rules.append(
+            Fault(
+                path_prefix=TOKEN_URL,
+                status=400,
+                body={"error": "invalid_grant", "error_description": "Bad Request"},
+            )
+        )
+    plugin = await _plugin(app, function_id)
+
+    with pytest.raises(GoogleInvalidGrant) as raised:
+        await access_token_for(app.state.sessionmaker, keyring, google, plugin)
+    assert raised.value.code == "calendar_auth_expired"
+    assert "PUT /api/v1/functions/{id}" in str(raised.value)
+    assert account.refresh_token not in str(raised.value)
+    assert await _status(tenant, function_id) == "invalid"
+
+    # Every later call says so at once, without asking Google again.
+    requests = sandbox.google.token_requests[account.refresh_token]
+    with pytest.raises(GoogleCredentialsExpired, match="credentialStatus 'invalid'"):
+        await access_token_for(
+            app.state.sessionmaker, keyring, google, await _plugin(app, function_id)
+        )
+    assert sandbox.google.token_requests[account.refresh_token] == requests
+
+    fresh = await new_account(sandbox)
+    body = body_for(
+        tenant,
+        googleCalendar={"googleId": account.google_id, "calendarId": account.email,
+                        "googleToken": fresh.access_token},
+    )  # fmt: skip
+    response = await tenant.api.put(f"/api/v1/functions/{function_id}", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["googleCalendarPlugin"][0]["credentialStatus"] == "valid"
+    assert await _status(tenant, function_id) == "valid"
+    token = await access_token_for(
+        app.state.sessionmaker, keyring, google, await _plugin(app, function_id)
+    )
+    assert token == fresh.access_token
+
+
+async def test_a_new_refresh_token_alone_also_clears_invalid(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring,
+) -> None:  # fmt: skip
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    await _expire(app, function_id)
+    sandbox.google.revoke(account.refresh_token)
+    with pytest.raises(GoogleInvalidGrant):
+        await access_token_for(
+            app.state.sessionmaker, keyring, google, await _plugin(app, function_id)
+        )
+    body = body_for(
+        tenant,
+        googleCalendar={"googleId": account.google_id, "calendarId": account.email,
+                        "googleRefreshToken": (await new_account(sandbox)).refresh_token},
+    )  # fmt: skip
+    response = await tenant.api.put(f"/api/v1/functions/{function_id}", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["googleCalendarPlugin"][0]["credentialStatus"] == "valid"
+
+
+async def test_a_refused_access_token_is_refreshed_and_the_call_repeated(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring,
+) -> None:  # fmt: skip
+    """A pasted token has no known expiry: it is used until Google answers 401."""
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    sandbox.google.revoke(account.access_token)
+    plugin = await _plugin(app, function_id)
+    used: list[str] = []
+
+    async def call(token: str) -> str:
+        used.append(token)
+        entry = await google.get_calendar_list_entry(token)
+        return entry.id
+
+    calendar_id = await with_access_token(app.state.sessionmaker, keyring, google, plugin, call)
+
+    assert calendar_id == account.email
+    assert used[0] == account.access_token
+    assert len(used) == 2
+    assert used[1] != account.access_token
+    assert sandbox.google.token_requests[account.refresh_token] == 1
+
+
+async def test_a_refused_token_without_a_refresh_token_marks_the_credentials_invalid(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring,
+) -> None:  # fmt: skip
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account, refresh=False)
+    sandbox.google.revoke(account.access_token)
+    plugin = await _plugin(app, function_id)
+
+    async def call(token: str) -> str:
+        return (await google.get_calendar_list_entry(token)).id
+
+    with pytest.raises(GoogleCredentialsExpired) as raised:
+        await with_access_token(app.state.sessionmaker, keyring, google, plugin, call)
+    assert "no refresh token" in str(raised.value)
+    assert account.access_token not in str(raised.value)
+    assert await _status(tenant, function_id) == "invalid"
+
+
+async def test_a_function_created_with_only_a_refresh_token_gets_an_access_token(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring,
+) -> None:  # fmt: skip
+    account = await new_account(sandbox)
+    calendar = {"googleId": account.google_id, "googleToken": account.refresh_token}
+    response = await tenant.api.post(
+        "/api/v1/functions/", json=body_for(tenant, googleCalendar=calendar)
+    )
+    assert response.status_code == 201, response.text
+    plugin = await _plugin(app, response.json()["id"])
+    token = await access_token_for(app.state.sessionmaker, keyring, google, plugin)
+    assert sandbox.google.caller(token) is not None
+    assert sandbox.google.token_requests[account.refresh_token] == 1
+
+
+async def test_a_failed_refresh_leaves_the_credentials_valid(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring,
+) -> None:  # fmt: skip
+    """Google being down says nothing about the token: try again next time."""
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    await _expire(app, function_id)
+    sandbox.state.faults.rules.append(Fault(path_prefix=TOKEN_URL, status=503, times=-1))
+    with pytest.raises(GoogleUnavailable) as raised:
+        await access_token_for(
+            app.state.sessionmaker, keyring, google, await _plugin(app, function_id)
+        )
+    assert raised.value.code == "upstream_unavailable"
+    assert await _status(tenant, function_id) == "valid"
+    sandbox.state.faults.rules.clear()
+    token = await access_token_for(
+        app.state.sessionmaker, keyring, google, await _plugin(app, function_id)
+    )
+    assert sandbox.google.caller(token) is not None
+
+
+async def test_get_function_shows_credential_status(tenant: Tenant) -> None:
+    response = await tenant.api.post("/api/v1/functions/", json=body_for(tenant))
+    assert response.status_code == 201
+    assert response.json()["googleCalendarPlugin"][0]["credentialStatus"] == "valid"
