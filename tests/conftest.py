@@ -30,8 +30,12 @@ from agentcal.sandbox.google import CLIENT_ID as GOOGLE_CLIENT_ID
 from agentcal.sandbox.google import CLIENT_SECRET as GOOGLE_CLIENT_SECRET
 from agentcal.sandbox.google import GoogleState
 from agentcal.settings import Settings
+from tests.contract.recorder import ContractRecorder
 from tests.factories import Tenant, create_tenant
 from tests.servers import serve_in_thread
+
+# Fails any test whose requests to the sandboxes break the providers' specs (issue 3, item 4).
+pytest_plugins = ["tests.contract.plugin"]
 
 PG_URL = os.environ.get("AGENTCAL_TEST_DATABASE_URL")
 
@@ -79,7 +83,8 @@ def keyring(secret_key: str) -> Keyring:
 def sandbox() -> Iterator[SandboxServer]:
     """The provider sandboxes, reached over real HTTP on a loopback port."""
     state = SandboxState()
-    with serve_in_thread(create_sandbox_app(state)) as url:
+    # Every exchange with /calcom/... and /google/... is validated against ../shared/specs.
+    with serve_in_thread(ContractRecorder(create_sandbox_app(state))) as url:
         yield SandboxServer(url=url, state=state)
 
 

@@ -39,6 +39,7 @@ async def test_event_types_have_every_field_the_spec_requires(
         assert set(required) <= set(item)
 
 
+@pytest.mark.spec_violation_expected  # no cal-api-version header, on purpose
 async def test_a_missing_api_version_is_refused_in_calcoms_error_envelope(
     sandbox: SandboxServer,
 ) -> None:
