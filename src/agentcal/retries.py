@@ -7,15 +7,20 @@ What may be repeated (SPEC §5.3):
   caller made idempotent), because the provider may have acted before failing.
 
 Each attempt has its own timeout (10 s by default), and the whole call has a budget
-(15 s by default) that covers retries and waits. When the budget runs out the call
-raises `BudgetExhausted` rather than hanging on.
+(15 s by default) that covers retries and waits: no wait is longer than what is left.
+When the budget runs out the call raises `BudgetExhausted` rather than hanging on.
+`call_budget()` sets one deadline for everything inside it, so that a tool call's
+several requests (a token refresh, then the call; an insert, then a read) share it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -57,6 +62,22 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+
+
+_DEADLINE: ContextVar[float | None] = ContextVar("agentcal_call_deadline", default=None)
+
+
+@contextmanager
+def call_budget(seconds: float) -> Iterator[None]:
+    """Bound every provider request inside by one deadline, `seconds` from now
+    (or the enclosing one, if that is sooner)."""
+    deadline = time.monotonic() + seconds
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
 
 
 class BudgetExhausted(Exception):
@@ -114,17 +135,30 @@ async def send(
     403 `rateLimitExceeded` / `userRateLimitExceeded`.
     """
     deadline = time.monotonic() + policy.budget
+    if (outer := _DEADLINE.get()) is not None:
+        deadline = min(deadline, outer)
+    budget = deadline - time.monotonic()
+    if budget <= 0:
+        raise BudgetExhausted("no time was left in this call's budget")
+    retried = 0
 
     def backoff(exc: Exception) -> bool | float:
+        """How long to wait before the next attempt (never past the deadline), or False."""
+        nonlocal retried
         remaining = deadline - time.monotonic()
-        if isinstance(exc, _Retryable):
-            wait = retry_after(exc.response)
-            if wait is not None:  # honour it, unless it cannot fit in the budget
-                return wait if wait < remaining else False
-            return True
-        if isinstance(exc, _NEVER_SENT):
-            return True
-        return safe and isinstance(exc, _MAYBE_SENT)
+        wait = retry_after(exc.response) if isinstance(exc, _Retryable) else None
+        if wait is not None:  # the provider said when: honour it, if it fits
+            return wait if wait < remaining else False
+        repeatable = isinstance(exc, (_Retryable, *_NEVER_SENT)) or (
+            safe and isinstance(exc, _MAYBE_SENT)
+        )
+        if not repeatable:
+            return False
+        # Exponential backoff with jitter, as stamina would, but cut to what is left.
+        wait = min(policy.wait_max, policy.wait_initial * 2**retried)
+        wait += random.uniform(0, policy.wait_jitter)
+        retried += 1
+        return min(wait, max(0.0, remaining - 0.05)) if remaining > 0.05 else False
 
     async def attempt_once() -> httpx.Response:
         started = time.perf_counter()
@@ -150,7 +184,7 @@ async def send(
         async for attempt in stamina.retry_context(
             on=backoff,
             attempts=policy.attempts,
-            timeout=policy.budget,
+            timeout=budget,
             wait_initial=policy.wait_initial,
             wait_max=policy.wait_max,
             wait_jitter=policy.wait_jitter,
@@ -167,9 +201,7 @@ async def send(
     except _Retryable as exc:
         return exc.response  # out of attempts (or time): the caller maps this answer
     except (TimeoutError, *_MAYBE_SENT, *_NEVER_SENT) as exc:
-        if time.monotonic() >= deadline - 0.01:
-            raise BudgetExhausted(
-                f"gave up after {policy.budget:g} s ({tries} attempt(s))"
-            ) from exc
+        if time.monotonic() >= deadline - 0.06:
+            raise BudgetExhausted(f"gave up after {budget:.3g} s ({tries} attempt(s))") from exc
         raise
     raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover

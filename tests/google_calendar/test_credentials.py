@@ -147,9 +147,12 @@ async def test_20_concurrent_calls_with_an_expired_token_refresh_once(
 
 async def test_two_processes_refreshing_one_function_refresh_once(
     app: FastAPI, tenant: Tenant, sandbox: SandboxServer, keyring: Keyring, database_url: str,
+    backend: str,
 ) -> None:  # fmt: skip
     """Two engines and two clients share nothing in memory, like two replicas: only the
     database lock keeps them from refreshing twice."""
+    if backend != "postgresql":
+        pytest.skip("replicas share PostgreSQL; SQLite is one process (its lock is in-process)")
     account = await new_account(sandbox)
     function_id = await _function(tenant, account)
     await _expire(app, function_id)
@@ -332,3 +335,34 @@ async def test_get_function_shows_credential_status(tenant: Tenant) -> None:
     response = await tenant.api.post("/api/v1/functions/", json=body_for(tenant))
     assert response.status_code == 201
     assert response.json()["googleCalendarPlugin"][0]["credentialStatus"] == "valid"
+
+
+async def test_a_put_with_new_tokens_wins_over_a_refresh_failing_meanwhile(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    keyring: Keyring,
+) -> None:  # fmt: skip
+    """The integrator re-authorises while a refresh with the revoked token is in flight:
+    whichever commits first, the function ends with the new tokens and 'valid'."""
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    await _expire(app, function_id)
+    assert sandbox.google.revoke(account.refresh_token)
+    sandbox.state.faults.rules.append(Fault(path_prefix=TOKEN_URL, latency_ms=400))
+    refreshing = asyncio.create_task(
+        access_token_for(app.state.sessionmaker, keyring, google, await _plugin(app, function_id))
+    )
+    await asyncio.sleep(0.1)  # the refresh is now waiting on the token endpoint
+    fresh = await new_account(sandbox)
+    body = body_for(
+        tenant,
+        googleCalendar={"googleId": account.google_id, "calendarId": account.email,
+                        "googleToken": fresh.access_token,
+                        "googleRefreshToken": fresh.refresh_token},
+    )  # fmt: skip
+    response = await tenant.api.put(f"/api/v1/functions/{function_id}", json=body)
+    assert response.status_code == 200, response.text
+    with pytest.raises(GoogleInvalidGrant):
+        await refreshing
+    assert await _status(tenant, function_id) == "valid"
+    plugin = await _plugin(app, function_id)
+    assert GOOGLE_TOKEN.open(keyring, plugin) == fresh.access_token

@@ -31,8 +31,14 @@ EVENT_TYPES_VERSION = "2024-06-14"
 SLOTS_VERSION = "2024-09-04"
 BOOKINGS_VERSION = "2024-08-13"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
-# What Cal.com says when the slot is taken or outside availability.
-_UNAVAILABLE_HINTS = ("already has booking", "not available", "no available users")
+# What Cal.com says when the slot is taken or outside availability: today a 409 with
+# an error code such as `no_available_users_found_error`; older versions a 400.
+_UNAVAILABLE_HINTS = (
+    "already has booking",
+    "not available",
+    "no available users",
+    "fixed hosts unavailable",
+)
 _ALREADY_CANCELLED = "already been cancelled"
 
 M = TypeVar("M", bound=BaseModel)
@@ -280,8 +286,9 @@ def _event_type_ref(
 def _parse(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
-    except ValidationError as exc:
-        raise CalcomError(f"Cal.com answered an unexpected {model.__name__}") from exc
+    except ValidationError:
+        # `from None`: the validation error quotes the data (attendees' names, e-mails).
+        raise CalcomError(f"Cal.com answered an unexpected {model.__name__}") from None
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -313,7 +320,8 @@ def _data(response: httpx.Response) -> Any:
         raise CalcomUnavailable(f"Cal.com is unavailable ({status})")
     if status >= 400:
         message = _error_message(response)
-        if any(hint in message.lower() for hint in _UNAVAILABLE_HINTS):
+        words = message.lower().replace("_", " ")
+        if status == 409 or any(hint in words for hint in _UNAVAILABLE_HINTS):
             raise CalcomSlotUnavailable(f"Cal.com: {message}")
         raise CalcomRequestError(f"Cal.com refused the request ({status}): {message}")
     try:

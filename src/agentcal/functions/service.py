@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import flag_modified
 
 from agentcal.bots.service import check_bot_in_unit
 from agentcal.crypto import Keyring
@@ -154,8 +155,12 @@ def _apply_plugin(
     elif "google_refresh_token" in sent:
         GOOGLE_REFRESH_TOKEN.seal(keyring, plugin, gc.google_refresh_token)
     if gc.google_token is not None or gc.google_refresh_token is not None:
-        # A new token is worth trying, whatever Google said about the old one.
+        # A new token is worth trying, whatever Google said about the old one. Always
+        # written, even when it looks unchanged: a refresh that failed meanwhile may
+        # have stored 'invalid' since this request read the row.
         plugin.credential_status = CREDENTIALS_VALID
+        if not creating:
+            flag_modified(plugin, "credential_status")
     if creating or "notification_target" in sent:
         NOTIFICATION_TARGET.seal(keyring, plugin, gc.notification_target)
     _check_notification(keyring, plugin, gc.notification_target)

@@ -46,6 +46,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 # for that lock gives up after its 10 s busy timeout, so a refresh must end sooner.
 TOKEN_POLICY = retries.RetryPolicy(budget=8.0, request_timeout=5.0)
 _RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+# Quotas that won't clear within a call's budget: reported as rate limits, not retried.
+_QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 # google-auth repeats token requests that fail with these `error` values.
 _TOKEN_RETRYABLE = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
 _ATTEMPTS = "agentcal.attempts"
@@ -599,7 +601,8 @@ def _raise_for_status(response: httpx.Response) -> None:
             "Google refused the function's access token (401); supply a new googleToken "
             "with PUT /api/v1/functions/{id}, or a googleRefreshToken so agentcal can renew it"
         )
-    if status == 429 or _rate_limited(response):
+    quota = status == 403 and _reason(response) in _QUOTA_REASONS
+    if status == 429 or _rate_limited(response) or quota:
         retry = response.headers.get("Retry-After")
         raise GoogleRateLimited(
             "Google Calendar is rate-limiting this account"

@@ -4,12 +4,18 @@
 
 1. it waits for the function's in-process lock (`GoogleCalendarClient.refresh_locks`),
    so 20 concurrent tool calls of one function send one refresh, not 20;
-2. it opens its own transaction and locks the plugin row (`SELECT … FOR UPDATE` on
-   PostgreSQL; on SQLite a no-op `UPDATE`, which takes the database's write lock), so
-   replicas queue too;
+2. it opens its own transaction and, on PostgreSQL, locks the plugin row (`SELECT …
+   FOR UPDATE`), so replicas queue too. SQLite, the embedded default, runs in one
+   process, where step 1 is the whole story: it takes no lock there, because SQLite's
+   only lock is the whole database's, and holding it through an HTTP call would stall
+   every writer;
 3. it re-reads the row: if another process refreshed meanwhile, that token is used;
 4. otherwise it refreshes, stores the new token sealed with its expiry, and commits,
    which releases the lock for the waiters, who then find the new token in step 3.
+
+Whatever the database, the token (or `invalid`) is written only if the refresh token
+it came from is still the stored one: an integrator's PUT with a new token, landing
+meanwhile, wins.
 
 The refresh runs in a transaction of its own, not the caller's, for two reasons: the
 new token must be committed before the lock is released, whatever becomes of the
@@ -128,13 +134,7 @@ async def with_access_token(
 async def _lock_row(session: AsyncSession, plugin_id: uuid.UUID) -> GoogleCalendarPlugin | None:
     """The plugin row, locked against other refreshers until this transaction ends."""
     query = select(GoogleCalendarPlugin).where(GoogleCalendarPlugin.id == plugin_id)
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite has no row locks; a write (changing nothing) as the transaction's
-        # first statement takes the database's write lock, and with it the latest data.
-        await session.execute(
-            _TABLE.update().where(_TABLE.c.id == plugin_id).values(updated_at=_TABLE.c.updated_at)
-        )
-    else:
+    if session.get_bind().dialect.name != "sqlite":  # see the module docstring
         query = query.with_for_update()
     row: GoogleCalendarPlugin | None = await session.scalar(
         query.execution_options(populate_existing=True)
@@ -142,13 +142,24 @@ async def _lock_row(session: AsyncSession, plugin_id: uuid.UUID) -> GoogleCalend
     return row
 
 
-async def _save(session: AsyncSession, plugin_id: uuid.UUID, **values: object) -> None:
-    # Core, with `updated_at` set to itself: the ORM's onupdate would move `updatedAt`.
-    await session.execute(
+async def _save(session: AsyncSession, row: GoogleCalendarPlugin, **values: object) -> bool:
+    """Write `values` if the row still holds the refresh token this refresh used.
+
+    False when an integrator replaced the credentials meanwhile: theirs win. Core, with
+    `updated_at` set to itself: the ORM's onupdate would move `updatedAt`.
+    """
+    used = row.google_refresh_token_ciphertext
+    same_refresh = (
+        _TABLE.c.google_refresh_token_ciphertext.is_(None)
+        if used is None
+        else _TABLE.c.google_refresh_token_ciphertext == used
+    )
+    result = await session.execute(
         _TABLE.update()
-        .where(_TABLE.c.id == plugin_id)
+        .where(_TABLE.c.id == row.id, same_refresh)
         .values(updated_at=_TABLE.c.updated_at, **values)
     )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def _snapshot(row: GoogleCalendarPlugin, **changes: object) -> dict[str, object]:
@@ -211,9 +222,11 @@ async def _refresh_under_lock(
             values["google_refresh_token_ciphertext"] = rotated.blob
             values["google_refresh_token_key_id"] = rotated.key_id
         synced = _snapshot(row, **values)
-        await _save(session, row.id, **values)
-        await session.commit()
-        _sync(plugin, synced)
+        if await _save(session, row, **values):
+            await session.commit()
+            _sync(plugin, synced)
+        # Otherwise new credentials arrived meanwhile: this token is still good for this
+        # call, but the stored ones are the integrator's.
         return grant.access_token
 
 
@@ -222,6 +235,6 @@ async def _mark_invalid(
 ) -> None:
     """Record, committed, that only a new token from the integrator can help."""
     synced = _snapshot(row, credential_status=CREDENTIALS_INVALID)
-    await _save(session, row.id, credential_status=CREDENTIALS_INVALID)
-    await session.commit()
-    _sync(plugin, synced)
+    if await _save(session, row, credential_status=CREDENTIALS_INVALID):
+        await session.commit()
+        _sync(plugin, synced)

@@ -28,7 +28,8 @@ BOOKINGS_VERSION = "2024-08-13"
 # Every sandbox user works Mon–Fri 09:00–18:00 in their own timezone.
 WORKDAYS = frozenset(range(5))
 DAY_START, DAY_END = time(9, 0), time(18, 0)
-NOT_AVAILABLE = "User either already has booking at this time or is not available"
+# Cal.com's answer to a taken slot (its error-code-to-status map gives 409).
+NOT_AVAILABLE = "no_available_users_found_error"
 
 
 @dataclass
@@ -430,7 +431,7 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
         length = body.get("lengthInMinutes") or event_type.length_in_minutes
         booking = state.book(event_type, start, int(length), body["attendee"], notes)
         if booking is None:
-            return calcom_error(request, 400, "BadRequestException", NOT_AVAILABLE)
+            return calcom_error(request, 409, "ConflictException", NOT_AVAILABLE)
         return JSONResponse({"status": "success", "data": booking.output()}, status_code=201)
 
     @api.get("/v2/bookings/{uid}")
@@ -498,7 +499,7 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
             found.event_type, start, length, found.attendee, found.notes, ignore=found.uid
         )
         if new is None:
-            return calcom_error(request, 400, "BadRequestException", NOT_AVAILABLE)
+            return calcom_error(request, 409, "ConflictException", NOT_AVAILABLE)
         new.rescheduled_from_uid = found.uid
         new.reschedule_reason = body.get("reschedulingReason") if isinstance(body, dict) else None
         found.status = "cancelled"
