@@ -17,6 +17,7 @@ from agentcal.functions.endpoints import router as functions_router
 from agentcal.google_calendar.client import GoogleCalendarClient
 from agentcal.health import router as health_router
 from agentcal.observability import ObservabilityMiddleware
+from agentcal.runtime.endpoints import router as runtime_router
 from agentcal.settings import Settings
 from agentcal.tenancy.endpoints import router as tenancy_router
 
@@ -56,7 +57,14 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         lifespan=lifespan,
     )
     error_handlers.install(app)
-    for router in (health_router, tenancy_router, bots_router, calcom_router, functions_router):
+    for router in (
+        health_router,
+        tenancy_router,
+        bots_router,
+        calcom_router,
+        functions_router,
+        runtime_router,
+    ):
         app.include_router(router)
     app.add_middleware(ObservabilityMiddleware)
     return app
