@@ -4,6 +4,7 @@ from agentcal.bots.models import Bot
 from agentcal.calcom.models import CalcomIntegration
 from agentcal.database import Base
 from agentcal.functions.models import Function, GoogleCalendarPlugin
+from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
 from agentcal.tenancy.models import AccessToken, Institution, Unit, User
 
 __all__ = [
@@ -13,7 +14,9 @@ __all__ = [
     "CalcomIntegration",
     "Function",
     "GoogleCalendarPlugin",
+    "IdempotencyRecord",
     "Institution",
+    "ToolCallRecord",
     "Unit",
     "User",
 ]

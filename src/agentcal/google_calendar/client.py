@@ -16,14 +16,11 @@ errors are built from statuses and Google's `reason` codes, never from request d
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
-from weakref import WeakValueDictionary
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -39,6 +36,7 @@ from agentcal.google_calendar.errors import (
     GoogleRequestError,
     GoogleUnavailable,
 )
+from agentcal.locks import KeyedLocks
 
 PROVIDER = "google"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -192,21 +190,6 @@ class NewEvent(BaseModel):
     description: str | None = None
     location: str | None = None
     attendees: list[Attendee] = []
-
-
-class KeyedLocks:
-    """One `asyncio.Lock` per key, dropped once nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: WeakValueDictionary[object, asyncio.Lock] = WeakValueDictionary()
-
-    @asynccontextmanager
-    async def hold(self, key: object) -> AsyncIterator[None]:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        async with lock:
-            yield
 
 
 def new_event_id() -> str:

@@ -1,0 +1,58 @@
+"""The audit trail of tool calls (SPEC §4.5) and their Prometheus counters (§7)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agentcal.runtime.models import ToolCallRecord
+
+TOOL_CALLS = Counter(
+    "agentcal_tool_calls_total", "Tool calls executed, by outcome", ["kind", "action", "outcome"]
+)
+TOOL_CALL_LATENCY = Histogram(
+    "agentcal_tool_call_duration_seconds",
+    "Tool call latency, provider included",
+    ["kind", "action"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    institution_id: uuid.UUID
+    bot_id: uuid.UUID | None
+    function_kind: str
+    function_id: uuid.UUID
+    action: str
+    tool_name: str
+    call_id: str | None
+    arguments_hash: str
+    outcome: str
+    latency_ms: int
+    provider_booking_id: str | None = None
+
+
+async def record_call(sessionmaker: async_sessionmaker[AsyncSession], call: CallRecord) -> None:
+    """Write the record in a transaction of its own: a failed call is recorded too,
+    whatever becomes of the caller's unit of work."""
+    TOOL_CALLS.labels(call.function_kind, call.action, call.outcome).inc()
+    TOOL_CALL_LATENCY.labels(call.function_kind, call.action).observe(call.latency_ms / 1000)
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            ToolCallRecord(
+                institution_id=call.institution_id,
+                bot_id=call.bot_id,
+                function_kind=call.function_kind,
+                function_id=call.function_id,
+                action=call.action,
+                tool_name=call.tool_name,
+                call_id=call.call_id,
+                arguments_hash=call.arguments_hash,
+                outcome=call.outcome,
+                latency_ms=call.latency_ms,
+                provider_booking_id=call.provider_booking_id,
+            )
+        )

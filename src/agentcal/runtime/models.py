@@ -1,0 +1,61 @@
+"""What the tool runtime stores: an audit record of every call, and idempotency keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agentcal.database import Base, UTCDateTime, utcnow
+
+
+class ToolCallRecord(Base):
+    """One executed tool call (SPEC §4.5): written even when the provider failed.
+
+    Arguments are kept only as a hash: they hold attendees' personal data.
+    """
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (Index(None, "institution_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    institution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("institutions.id", ondelete="CASCADE")
+    )
+    bot_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("bots.id", ondelete="SET NULL"), index=True
+    )
+    # The function or integration; no foreign key, so the record outlives it.
+    function_kind: Mapped[str] = mapped_column(String(32))
+    function_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    tool_name: Mapped[str] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(128))
+    arguments_hash: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))  # "ok" or the tool error code
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    provider_booking_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdempotencyRecord(Base):
+    """A tool call's key within its scope (a bot, or a single function), for 24 h.
+
+    `state` is `running` while the first call executes and `done` with its `result`
+    after; a repeat with the same arguments hash replays `result` (SPEC §4.3).
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    scope: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(255))
+    arguments_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
