@@ -1,0 +1,471 @@
+"""Reading the time arguments of tool calls, and writing the times of their results.
+
+Accepted argument forms (SPEC §4.4), read in the zone `tz` the caller is working in
+(the `timeZone` argument, else the function's timezone):
+
+* `YYYY-MM-DD` — a whole local day: from the first instant of that day in `tz` to the
+  first instant of the next (23, 24 or 25 real hours around DST changes).
+* `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS` — a local wall-clock time in `tz`.
+* RFC 3339 with an offset or `Z`, e.g. `2026-11-23T10:00:00-03:00`,
+  `2026-11-23T13:00:00.000Z`. The offset fixes the instant; the result is expressed in
+  `tz`. Seconds may be left out (`2026-11-23T10:00-03:00`), as models often do.
+
+`T` may be lower case or a single space, as RFC 3339 allows. Anything else raises
+`InvalidDatetime`, whose message names these forms so a model can correct itself.
+
+Instants handed out (`ParsedTime.at`, `TimeRange`) are in UTC, and every comparison or
+sum here is made in UTC. That is deliberate: Python compares, subtracts and adds two
+datetimes sharing one `ZoneInfo` by their wall-clock readings, so across a DST change
+`01:30 EDT + 30 min` would land at 02:00 EST, an hour late. Local values are for
+display only (`ParsedTime.local`, `speakable`, `iso_local`).
+
+Local wall-clock times go through `zoneinfo`, never naive arithmetic:
+
+* in a DST gap (the clock jumps, e.g. 02:30 on 2026-03-08 in America/New_York) the time
+  does not exist: `InvalidDatetime`, naming the last minute before the gap and the first
+  instant after it, which are the nearest times that do exist;
+* in a DST fold (the clock goes back, e.g. 01:30 on 2026-11-01 in America/New_York) the
+  time happens twice: the FIRST occurrence (`fold=0`) is taken and `ParsedTime.note`
+  says so, with the offset to send for the second one.
+
+Times in results, for a listener: `speakable` writes "Monday 23 November 2026, 10:00
+(UTC-03:00)" — weekday, day, month name, year, 24-hour local time, UTC offset. It is
+locale-neutral English (the names come from tables here, not from the C locale), says
+the offset rather than an abbreviation (abbreviations are ambiguous: CST is three
+zones), and reads aloud well. For a program, `iso_local` and `iso_utc` give ISO 8601
+with the local offset and in UTC with `Z`.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from agentcal.scheduling.errors import InvalidDatetime, InvalidTimezone
+
+ACCEPTED_FORMS = (
+    "YYYY-MM-DD (a whole day), YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS (local time in the "
+    "time zone), or RFC 3339 with an offset or Z (e.g. 2026-11-23T10:00:00-03:00 or "
+    "2026-11-23T13:00:00Z)"
+)
+# Far enough for any booking, near enough that adding a day or a horizon never overflows.
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_LOCAL = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
+               "September", "October", "November", "December")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTime:
+    """A time argument, read.
+
+    `at` is the instant, in UTC, whatever offset the caller wrote; for the date form it
+    is the first instant of that local day. `tz` is the zone it was read in. `note` is
+    set when the argument needed a choice the caller should hear about (a DST fold).
+    """
+
+    at: datetime
+    tz: ZoneInfo
+    form: Literal["date", "local", "rfc3339"]
+    note: str | None = None
+
+    @property
+    def is_date(self) -> bool:
+        return self.form == "date"
+
+    @property
+    def local(self) -> datetime:
+        """`at` in the caller's zone: for display and for the local date, not arithmetic."""
+        return self.at.astimezone(self.tz)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """A `[start, end)` range of instants (UTC) read from `startDate`/`endDate`."""
+
+    start: datetime
+    end: datetime
+    notes: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def load_zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`, or `InvalidTimezone` telling the caller what a name looks like.
+
+    Only names in the tz database are accepted, as the management API does, so a file
+    path never reaches `ZoneInfo`.
+    """
+    key = name.strip()
+    if key not in _zone_names():
+        raise InvalidTimezone(
+            f"{name!r} is not an IANA time zone name; use one such as 'America/Sao_Paulo', "
+            "'Europe/Lisbon' or 'UTC'",
+            data={"timeZone": name},
+        )
+    return ZoneInfo(key)
+
+
+def zone_name(tz: tzinfo) -> str:
+    """The name results state for `tz`: its IANA key, else what `tzname` gives."""
+    key = getattr(tz, "key", None)
+    return key if isinstance(key, str) else str(tz.tzname(None) or tz)
+
+
+# --- Reading -------------------------------------------------------------------------------
+
+
+def _invalid(text: str, tz: tzinfo, why: str = "") -> InvalidDatetime:
+    reason = f" ({why})" if why else ""
+    return InvalidDatetime(
+        f"{text!r} is not a date or time I can read{reason}. Use {ACCEPTED_FORMS}; "
+        f"times without an offset are read in {zone_name(tz)}.",
+        data={"value": text, "timeZone": zone_name(tz)},
+    )
+
+
+_Fields = tuple[int, int, int, int, int, int]
+
+
+def _fields(text: str, tz: tzinfo, groups: tuple[str | None, ...]) -> _Fields:
+    """The numbers of a matched argument, checked as a calendar date and clock time."""
+    year, month, day, hour, minute, second = (int(g) if g else 0 for g in groups[:6])
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise _invalid(text, tz, f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+    try:
+        datetime(year, month, day, hour, minute, second)
+    except ValueError as exc:
+        raise _invalid(text, tz, str(exc)) from None
+    return year, month, day, hour, minute, second
+
+
+def parse_time(text: str, tz: ZoneInfo) -> ParsedTime:
+    """Read one time argument in any accepted form (see the module's docstring).
+
+    Raises `InvalidDatetime` for an unreadable value or a local time in a DST gap.
+    """
+    value = text.strip()
+    if match := _DATE.fullmatch(value):
+        year, month, day, *_ = _fields(text, tz, (*match.groups(), None, None, None))
+        return ParsedTime(day_start(date(year, month, day), tz), tz, "date")
+    if match := _LOCAL.fullmatch(value):
+        naive = datetime(*_fields(text, tz, match.groups()))
+        at, note = resolve_local(naive, tz)
+        return ParsedTime(at, tz, "local", note)
+    if match := _RFC3339.fullmatch(value):
+        fields = _fields(text, tz, match.groups()[:6])
+        micro = int((match.group(7) or "0").ljust(9, "0")[:6])
+        if match.group(8):
+            offset = timedelta(0)
+        else:
+            hours, minutes = int(match.group(10)), int(match.group(11))
+            if hours > 23 or minutes > 59:
+                raise _invalid(text, tz, "the offset must be between -23:59 and +23:59")
+            offset = timedelta(hours=hours, minutes=minutes)
+            offset = -offset if match.group(9) == "-" else offset
+        instant = datetime(*fields, micro, tzinfo=timezone(offset))
+        return ParsedTime(instant.astimezone(UTC), tz, "rfc3339")
+    raise _invalid(text, tz)
+
+
+def parse_start(text: str, tz: ZoneInfo) -> ParsedTime:
+    """Read a start time (`create_booking.start`, `newStart`): a date alone is refused."""
+    parsed = parse_time(text, tz)
+    if parsed.is_date:
+        raise InvalidDatetime(
+            f"{text!r} is a whole day, but a start needs a time of day too, e.g. "
+            f"{text.strip()}T10:00 (local time in {zone_name(tz)}) or an RFC 3339 time "
+            "with an offset.",
+            data={"value": text, "timeZone": zone_name(tz)},
+        )
+    return parsed
+
+
+def parse_range(
+    start_text: str, end_text: str | None, tz: ZoneInfo, *, max_days: int = 31
+) -> TimeRange:
+    """Read `startDate`/`endDate` of `check_availability` (SPEC §4.1) as `[start, end)`.
+
+    A date as `endDate` includes that whole day. Without `endDate` the range is one day
+    long: to the end of `startDate` when it is a date, else to the same local time on
+    the next day. The range may span at most `max_days` local days.
+    """
+    first = parse_time(start_text, tz)
+    notes = [first.note] if first.note else []
+    naive_start = first.local.replace(tzinfo=None)
+    if end_text is None:
+        end = first_instant_at(naive_start + timedelta(days=1), tz)
+    else:
+        last = parse_time(end_text, tz)
+        notes += [last.note] if last.note else []
+        end = day_end(last.local.date(), tz) if last.is_date else last.at
+    if end <= first.at:
+        raise InvalidDatetime(
+            f"endDate ({speakable(end, tz)}) must be after startDate ({speakable(first.at, tz)}).",
+            data={"start": iso_local(first.at, tz), "end": iso_local(end, tz)},
+        )
+    # Days are counted on the local calendar, so a range across a DST change is not cut
+    # an hour short (or long).
+    limit = first_instant_at(naive_start + timedelta(days=max_days), tz)
+    if end > limit:
+        raise InvalidDatetime(
+            f"The range may span at most {max_days} days; ask up to {speakable(limit, tz)} "
+            "and then continue from there.",
+            data={"start": iso_local(first.at, tz), "latestEnd": iso_local(limit, tz)},
+        )
+    return TimeRange(first.at, end, tuple(notes))
+
+
+# --- Local wall-clock times ------------------------------------------------------------------
+
+
+def _offset(naive: datetime, tz: tzinfo, fold: int) -> timedelta:
+    offset = naive.replace(tzinfo=tz, fold=fold).utcoffset()
+    assert offset is not None  # a ZoneInfo always has one
+    return offset
+
+
+def _offset_of_instant(seconds: int, tz: tzinfo) -> timedelta:
+    offset = datetime.fromtimestamp(seconds, tz).utcoffset()
+    assert offset is not None
+    return offset
+
+
+def _gap_end(naive: datetime, tz: tzinfo) -> datetime:
+    """The instant the clock jumped over `naive` (which lies in a DST gap), in UTC.
+
+    Read as the offset before the jump (`fold=0`), `naive` names an instant after the
+    jump; read as the offset after it (`fold=1`), one before. The jump lies between:
+    bisect to the second (a gap is at most a day long, so ~17 steps).
+    """
+    before, after = _offset(naive, tz, 0), _offset(naive, tz, 1)
+    wall = int((naive - datetime(1970, 1, 1)).total_seconds())
+    lo = wall - int(after.total_seconds())  # still on the old offset
+    hi = wall - int(before.total_seconds())  # already on the new offset
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _offset_of_instant(mid, tz) == before:
+            lo = mid
+        else:
+            hi = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+def _is_gap(naive: datetime, tz: tzinfo) -> bool:
+    # A time in a gap does not survive the round trip through UTC; every other does.
+    aware = naive.replace(tzinfo=tz, fold=0)
+    return aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive
+
+
+def resolve_local(naive: datetime, tz: ZoneInfo) -> tuple[datetime, str | None]:
+    """The instant (UTC) a caller meant by wall-clock time `naive` in `tz`, and a note.
+
+    In a fold the first occurrence is taken and the note says so; in a gap
+    `InvalidDatetime` names the nearest valid times on either side.
+    """
+    first, second = _offset(naive, tz, 0), _offset(naive, tz, 1)
+    if first == second:
+        return naive.replace(tzinfo=tz).astimezone(UTC), None
+    shown = naive.isoformat(timespec="minutes" if naive.second == 0 else "seconds")
+    if _is_gap(naive, tz):
+        jump = _gap_end(naive, tz)
+        before, after = (jump - timedelta(minutes=1)).astimezone(tz), jump.astimezone(tz)
+        raise InvalidDatetime(
+            f"{shown} does not exist in {zone_name(tz)}: that day the clocks jump forward "
+            f"from {(jump + first).strftime('%H:%M')} to {(jump + second).strftime('%H:%M')}. "
+            f"The nearest valid times are {iso_local(before, tz)} and {iso_local(after, tz)}.",
+            data={
+                "value": shown,
+                "timeZone": zone_name(tz),
+                "nearestValid": [iso_local(before, tz), iso_local(after, tz)],
+            },
+        )
+    at = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    later = naive.replace(tzinfo=timezone(second))
+    note = (
+        f"{shown} happens twice in {zone_name(tz)} (the clocks go back that day); I used "
+        f"the first occurrence, {speakable(at, tz)}. For the second one, send "
+        f"{later.isoformat()}."
+    )
+    return at, note
+
+
+def first_instant_at(naive: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant (UTC) whose wall-clock time in `tz` reads `naive` or later.
+
+    For times the caller did not write (a day's start, "start + 1 day"): in a fold the
+    first occurrence; in a gap the instant the clocks jumped, which is the first one
+    reading later than `naive`. Never raises.
+    """
+    if _offset(naive, tz, 0) != _offset(naive, tz, 1) and _is_gap(naive, tz):
+        return _gap_end(naive, tz)
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def day_start(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant (UTC) of local day `day` in `tz`; not always 00:00 local, as some
+    zones move their clocks at midnight."""
+    return first_instant_at(datetime(day.year, day.month, day.day), tz)
+
+
+def day_end(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant after local day `day` in `tz`: the exclusive end of the day."""
+    return day_start(day + timedelta(days=1), tz)
+
+
+# --- Checks on a requested start --------------------------------------------------------------
+
+
+def _ceil_minute(dt: datetime) -> datetime:
+    # In UTC: a local wall-clock "+ 1 minute" could land on the wrong side of a fold.
+    # Every offset in use is whole minutes, so whole UTC minutes are whole local ones.
+    utc = dt.astimezone(UTC)
+    floor = utc.replace(second=0, microsecond=0)
+    return floor if floor == utc else floor + timedelta(minutes=1)
+
+
+def check_start(
+    start: datetime,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    min_notice_minutes: int,
+    horizon_end: datetime | None = None,
+) -> None:
+    """Refuse a start in the past, inside the minimum notice, or beyond the horizon.
+
+    Each refusal is an `InvalidDatetime` naming the earliest (or latest) acceptable time,
+    in the caller's zone, so the model can offer it instead.
+    """
+    start, now = start.astimezone(UTC), now.astimezone(UTC)
+    soonest = now + timedelta(minutes=min_notice_minutes)
+    earliest = _ceil_minute(soonest)  # what we suggest: a time worth saying aloud
+    data = {
+        "start": iso_local(start, tz),
+        "now": iso_local(now, tz),
+        "earliest": iso_local(earliest, tz),
+        "earliestUtc": iso_utc(earliest),
+    }
+    if start < now:
+        raise InvalidDatetime(
+            f"{speakable(start, tz)} is in the past (it is now {speakable(now, tz)}). The "
+            f"earliest start I can accept is {speakable(earliest, tz)}.",
+            data=data,
+        )
+    if start < soonest:
+        raise InvalidDatetime(
+            f"{speakable(start, tz)} is too soon: bookings need {min_notice_minutes} "
+            f"minutes' notice. The earliest start I can accept is {speakable(earliest, tz)}.",
+            data=data,
+        )
+    if horizon_end is not None and start >= horizon_end.astimezone(UTC):
+        raise InvalidDatetime(
+            f"{speakable(start, tz)} is too far ahead: bookings are open until "
+            f"{speakable(horizon_end, tz)}.",
+            data={**data, "horizonEnd": iso_local(horizon_end, tz)},
+        )
+
+
+def check_range(window: TimeRange, *, now: datetime, tz: ZoneInfo) -> None:
+    """Refuse an availability range that is over before `now`.
+
+    A range that has only begun is fine (today's date asks for the rest of today); the
+    slot engine drops what is past or inside the notice.
+    """
+    if window.end <= now.astimezone(UTC):
+        raise InvalidDatetime(
+            f"That range ended before now ({speakable(now, tz)}); ask about a later date.",
+            data={"end": iso_local(window.end, tz), "now": iso_local(now, tz)},
+        )
+
+
+# --- Writing ------------------------------------------------------------------------------
+
+
+def utc_offset(dt: datetime, tz: tzinfo) -> str:
+    """`UTC-03:00`, `UTC+10:30`, `UTC+00:00`: the offset of `tz` at instant `dt`."""
+    offset = dt.astimezone(tz).utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def speakable_date(dt: datetime, tz: tzinfo) -> str:
+    """`Monday 23 November 2026`: the local date of instant `dt` in `tz`."""
+    local = dt.astimezone(tz)
+    return (
+        f"{WEEKDAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month - 1]} {local.year}"
+    )
+
+
+def speakable_clock(dt: datetime, tz: tzinfo) -> str:
+    """`10:00` (24-hour local time; seconds only when there are some)."""
+    local = dt.astimezone(tz)
+    return local.strftime("%H:%M:%S" if local.second else "%H:%M")
+
+
+def speakable(dt: datetime, tz: tzinfo) -> str:
+    """`Monday 23 November 2026, 10:00 (UTC-03:00)`: instant `dt` as a listener hears it."""
+    return f"{speakable_date(dt, tz)}, {speakable_clock(dt, tz)} ({utc_offset(dt, tz)})"
+
+
+def speakable_span(start: datetime, end: datetime, tz: tzinfo) -> str:
+    """`Monday 23 November 2026, 10:00 to 10:30 (UTC-03:00)`.
+
+    Shortened only when both ends share the local date and the offset; across midnight
+    or a DST change both ends are written in full.
+    """
+    same_day = start.astimezone(tz).date() == end.astimezone(tz).date()
+    if same_day and utc_offset(start, tz) == utc_offset(end, tz):
+        return (
+            f"{speakable_date(start, tz)}, {speakable_clock(start, tz)} to "
+            f"{speakable_clock(end, tz)} ({utc_offset(start, tz)})"
+        )
+    return f"{speakable(start, tz)} to {speakable(end, tz)}"
+
+
+def speakable_times(starts: Iterable[datetime], tz: tzinfo, *, limit: int = 12) -> str:
+    """A short spoken list of start times grouped by local day, at most `limit` of them.
+
+    `Monday 23 November 2026 (UTC-03:00): 10:00, 10:30, 14:00; Tuesday 24 November 2026
+    (UTC-03:00): 09:00; and 5 more`. A day whose offset changes gets one group per offset.
+    """
+    times = sorted(starts, key=lambda dt: dt.astimezone(UTC))  # by instant, not wall clock
+    groups: list[tuple[str, list[str]]] = []
+    for dt in times[:limit]:
+        head = f"{speakable_date(dt, tz)} ({utc_offset(dt, tz)})"
+        if not groups or groups[-1][0] != head:
+            groups.append((head, []))
+        groups[-1][1].append(speakable_clock(dt, tz))
+    text = "; ".join(f"{head}: {', '.join(clocks)}" for head, clocks in groups)
+    if len(times) > limit:
+        text += f"; and {len(times) - limit} more"
+    return text
+
+
+def iso_local(dt: datetime, tz: tzinfo) -> str:
+    """ISO 8601 in `tz` with its offset: `2026-11-23T10:00:00-03:00`."""
+    return dt.astimezone(tz).isoformat()
+
+
+def iso_utc(dt: datetime) -> str:
+    """ISO 8601 in UTC with `Z`: `2026-11-23T13:00:00Z`."""
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
