@@ -1,0 +1,218 @@
+"""Cal.com actions: availability from `/v2/slots`, bookings re-checked under a lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from agentcal.calcom.client import Booking, CalcomClient, EventType
+from agentcal.calcom.errors import CalcomSlotUnavailable
+from agentcal.calcom.models import API_KEY, CalcomIntegration
+from agentcal.errors import NotFound
+from agentcal.locks import calendar_lock
+from agentcal.runtime.actions import common
+from agentcal.runtime.catalog import Action, FunctionKind, ToolSpec
+from agentcal.runtime.executor import Outcome, Runtime, ToolFailure, handles
+from agentcal.scheduling.times import (
+    check_range,
+    check_start,
+    day_start,
+    iso_local,
+    parse_range,
+    parse_start,
+    speakable_span,
+    zone_name,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The integration, its key and the event type a call is about."""
+
+    integration: CalcomIntegration
+    api_key: str
+    event_type: EventType
+
+
+async def _integration(runtime: Runtime, spec: ToolSpec) -> tuple[CalcomIntegration, str]:
+    async with runtime.sessionmaker() as session:
+        row = await session.get(CalcomIntegration, spec.function_id)
+    if row is None:
+        raise NotFound("Cal.com integration", spec.function_id)
+    api_key = API_KEY.open(runtime.keyring, row)
+    assert api_key is not None  # NOT NULL column
+    return row, api_key
+
+
+async def _target(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> _Target:
+    """The event type (SPEC §5.1): the argument, else the default, else the only one."""
+    row, api_key = await _integration(runtime, spec)
+    wanted = common.text(arguments, "eventTypeSlug")
+    types = await runtime.calcom.event_types(api_key, row.calcom_username)
+    if wanted is None and row.default_event_type_id is not None:
+        match = [t for t in types if t.id == row.default_event_type_id]
+    elif wanted is None and row.default_event_type_slug:
+        match = [t for t in types if t.slug == row.default_event_type_slug]
+    elif wanted is None:
+        match = types if len(types) == 1 else []
+    else:
+        match = [t for t in types if t.slug == wanted]
+    if len(match) != 1:
+        slugs = ", ".join(t.slug for t in types) or "none"
+        reason = f"there is no event type {wanted!r}" if wanted else "several event types exist"
+        raise ToolFailure(
+            "event_type_required",
+            f"Say which event type to use ({reason}); pass eventTypeSlug, one of: {slugs}.",
+            data={"eventTypes": [{"slug": t.slug, "lengthInMinutes": t.length_in_minutes}
+                                 for t in types]},
+        )  # fmt: skip
+    return _Target(row, api_key, match[0])
+
+
+async def _free(
+    calcom: CalcomClient, target: _Target, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[tuple[datetime, datetime]]:
+    slots = await calcom.slots(
+        target.api_key, start=start, end=end, time_zone=zone_name(tz),
+        event_type_id=target.event_type.id,
+    )  # fmt: skip
+    length = timedelta(minutes=target.event_type.length_in_minutes)
+    return [(s.start, s.end or s.start + length) for s in slots]
+
+
+@handles(FunctionKind.CALCOM, Action.CHECK_AVAILABILITY)
+async def check_availability(
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]
+) -> Outcome:
+    tz = common.zone(spec, arguments)
+    window = parse_range(
+        common.required(arguments, "startDate"), common.text(arguments, "endDate"), tz
+    )
+    now = common.now()
+    check_range(window, now=now, tz=tz)
+    target = await _target(runtime, spec, arguments)
+    slots = await _free(runtime.calcom, target, max(window.start, now), window.end, tz)
+    minutes = target.event_type.length_in_minutes
+    content = common.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
+    if window.notes:
+        content = " ".join(window.notes) + " " + content
+    return Outcome(
+        content,
+        {
+            "timeZone": zone_name(tz),
+            "eventType": {"id": target.event_type.id, "slug": target.event_type.slug,
+                          "lengthInMinutes": minutes},
+            "range": {"start": iso_local(window.start, tz), "end": iso_local(window.end, tz)},
+            "slots": [common.slot_data(s, e, tz) for s, e in slots],
+        },
+    )  # fmt: skip
+
+
+async def _alternatives(
+    calcom: CalcomClient, target: _Target, start: datetime, tz: ZoneInfo
+) -> list[tuple[datetime, datetime]]:
+    """Free slots around `start` (its local day and the two after), nearest first."""
+    now = common.now()
+    day = day_start(start.astimezone(tz).date(), tz)
+    slots = await _free(calcom, target, max(day, now), day + timedelta(days=3), tz)
+    return common.nearest(slots, start)
+
+
+def _booking_data(booking: Booking, tz: ZoneInfo, target: _Target | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "bookingId": booking.uid,
+        "status": booking.status,
+        "timeZone": zone_name(tz),
+        **common.slot_data(booking.start, booking.end, tz),
+    }
+    if target is not None:
+        data["eventType"] = {"id": target.event_type.id, "slug": target.event_type.slug}
+    if booking.attendees:
+        data["attendee"] = {"name": booking.attendees[0].name, "email": booking.attendees[0].email}
+    if booking.location:
+        data["location"] = booking.location
+    return data
+
+
+@handles(FunctionKind.CALCOM, Action.CREATE_BOOKING)
+async def create_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> Outcome:
+    tz = common.zone(spec, arguments)
+    start = parse_start(common.required(arguments, "start"), tz)
+    name = common.required(arguments, "attendeeName")
+    email = common.required(arguments, "attendeeEmail")
+    check_start(start.at, now=common.now(), tz=tz, min_notice_minutes=0)
+    target = await _target(runtime, spec, arguments)
+    length = timedelta(minutes=target.event_type.length_in_minutes)
+    # One booking per slot: re-check and book under the calendar's lock (SPEC §4.5).
+    lock = f"calcom:{target.integration.calcom_username}"
+    async with calendar_lock(runtime.engine, runtime.calendar_locks, lock):
+        free = await _free(runtime.calcom, target, start.at, start.at + length, tz)
+        if not any(s == start.at for s, _ in free):
+            raise common.unavailable(
+                start.at, tz, await _alternatives(runtime.calcom, target, start.at, tz)
+            )
+        try:
+            booking = await runtime.calcom.create_booking(
+                target.api_key,
+                start=start.at,
+                attendee_name=name,
+                attendee_email=email,
+                attendee_time_zone=zone_name(tz),
+                attendee_phone=common.text(arguments, "attendeePhone"),
+                event_type_id=target.event_type.id,
+                notes=common.text(arguments, "notes"),
+            )
+        except CalcomSlotUnavailable:  # taken outside agentcal since the re-check
+            raise common.unavailable(
+                start.at, tz, await _alternatives(runtime.calcom, target, start.at, tz)
+            ) from None
+    content = common.booked_content(
+        target.event_type.title, name, booking.start, booking.end, tz, booking.uid
+    )
+    if start.note:
+        content = f"{start.note} {content}"
+    return Outcome(content, _booking_data(booking, tz, target), booking_id=booking.uid)
+
+
+@handles(FunctionKind.CALCOM, Action.CANCEL_BOOKING)
+async def cancel_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> Outcome:
+    tz = common.zone(spec, arguments)
+    booking_id = common.text(arguments, "bookingId")
+    if booking_id is None:
+        raise ToolFailure(
+            "invalid_arguments",
+            "Give the bookingId that create_booking returned to cancel a Cal.com booking.",
+        )
+    _, api_key = await _integration(runtime, spec)
+    booking = await runtime.calcom.cancel_booking(
+        api_key, booking_id, common.text(arguments, "reason")
+    )
+    content = f"Cancelled the booking of {speakable_span(booking.start, booking.end, tz)}."
+    return Outcome(content, _booking_data(booking, tz, None), booking_id=booking.uid)
+
+
+@handles(FunctionKind.CALCOM, Action.RESCHEDULE_BOOKING)
+async def reschedule_booking(
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]
+) -> Outcome:
+    tz = common.zone(spec, arguments)
+    booking_id = common.required(arguments, "bookingId")
+    new_start = parse_start(common.required(arguments, "newStart"), tz)
+    check_start(new_start.at, now=common.now(), tz=tz, min_notice_minutes=0)
+    row, api_key = await _integration(runtime, spec)
+    async with calendar_lock(
+        runtime.engine, runtime.calendar_locks, f"calcom:{row.calcom_username}"
+    ):
+        try:
+            booking = await runtime.calcom.reschedule_booking(
+                api_key, booking_id, new_start.at, common.text(arguments, "reason")
+            )
+        except CalcomSlotUnavailable:
+            raise common.unavailable(new_start.at, tz, []) from None
+    content = (
+        f"Moved the booking to {speakable_span(booking.start, booking.end, tz)}. "
+        f"New booking id: {booking.uid}."
+    )
+    return Outcome(content, _booking_data(booking, tz, None), booking_id=booking.uid)

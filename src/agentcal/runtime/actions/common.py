@@ -1,0 +1,116 @@
+"""What every provider's actions share: arguments, zones, and slot lists for a listener."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from agentcal.runtime.catalog import ToolSpec
+from agentcal.runtime.executor import ToolFailure
+from agentcal.scheduling.times import (
+    iso_local,
+    iso_utc,
+    load_zone,
+    speakable,
+    speakable_span,
+    speakable_times,
+    zone_name,
+)
+
+MAX_SPOKEN_SLOTS = 12  # SPEC §4.2
+MAX_ALTERNATIVES = 5  # SPEC §4.5
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def text(arguments: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = arguments.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ToolFailure("invalid_arguments", f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise ToolFailure("invalid_arguments", f"{name} must be a string")
+    return value.strip()
+
+
+def required(arguments: dict[str, Any], name: str) -> str:
+    value = text(arguments, name, required=True)
+    assert value is not None  # text() raised otherwise
+    return value
+
+
+def integer(arguments: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    value = arguments.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ToolFailure(
+            "invalid_arguments", f"{name} must be a whole number from {low} to {high}"
+        )
+    return value
+
+
+def zone(spec: ToolSpec, arguments: dict[str, Any]) -> ZoneInfo:
+    """The caller's `timeZone`, else the function's."""
+    return load_zone(text(arguments, "timeZone") or spec.timezone)
+
+
+def slot_data(start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, str]:
+    return {
+        "start": iso_local(start, tz),
+        "end": iso_local(end, tz),
+        "startUtc": iso_utc(start),
+        "endUtc": iso_utc(end),
+    }
+
+
+def slots_content(
+    owner: str, slots: list[tuple[datetime, datetime]], tz: ZoneInfo, first: datetime,
+    last: datetime, minutes: int,
+) -> str:  # fmt: skip
+    """A short, speakable list: at most 12 times, in the caller's zone, with offsets."""
+    if not slots:
+        return (
+            f"No free {minutes}-minute times for {owner} between {speakable(first, tz)} "
+            f"and {speakable(last, tz)} ({zone_name(tz)})."
+        )
+    listed = speakable_times([s for s, _ in slots], tz, limit=MAX_SPOKEN_SLOTS)
+    more = len(slots) - MAX_SPOKEN_SLOTS
+    tail = f" and {more} more" if more > 0 else ""
+    return f"Free {minutes}-minute times for {owner} ({zone_name(tz)}): {listed}{tail}."
+
+
+def nearest(
+    slots: list[tuple[datetime, datetime]], target: datetime, limit: int = MAX_ALTERNATIVES
+) -> list[tuple[datetime, datetime]]:
+    """The free slots closest to `target`, in time order."""
+    closest = sorted(slots, key=lambda s: (abs(s[0] - target), s[0]))[:limit]
+    return sorted(closest)
+
+
+def unavailable(
+    target: datetime, tz: ZoneInfo, alternatives: list[tuple[datetime, datetime]]
+) -> ToolFailure:
+    """`slot_unavailable` with the nearest free slots, said and in `data.alternatives`."""
+    said = speakable(target, tz)
+    if alternatives:
+        options = speakable_times([s for s, _ in alternatives], tz, limit=MAX_ALTERNATIVES)
+        message = f"{said} is not free. The nearest free times are {options}."
+    else:
+        message = f"{said} is not free, and there are no free times near it."
+    return ToolFailure(
+        "slot_unavailable",
+        message,
+        data={"alternatives": [slot_data(s, e, tz) for s, e in alternatives]},
+    )
+
+
+def booked_content(title: str, name: str, start: datetime, end: datetime, tz: ZoneInfo,
+                   booking_id: str) -> str:  # fmt: skip
+    return (
+        f"Booked {title} with {name} on {speakable_span(start, end, tz)}. Booking id: {booking_id}."
+    )

@@ -1,0 +1,582 @@
+"""Google Calendar actions: availability computed by agentcal, bookings re-checked under a lock.
+
+Google has no slot endpoint (SPEC §5.2), so every action that needs free times asks
+`freeBusy` for the busy intervals and runs the slot engine (`scheduling.slots`) with the
+function's rules: working hours, `slotMinutes`, minimum notice, buffer and horizon.
+
+Google itself happily stores overlapping events, so the only thing that keeps two
+concurrent bookings of one slot apart is agentcal: `create_booking` and
+`reschedule_booking` hold the calendar's lock (`google:<calendar>`, in the process and,
+on PostgreSQL, across replicas) around "ask freeBusy, check the exact slot, write the
+event". One freeBusy answer serves both the check and the nearest alternatives offered
+when the slot is taken (its local day and the two after, as for Cal.com).
+
+Every Google request goes through `credentials.with_access_token`, which refreshes the
+function's token when due and once more after a 401; credentials that only the
+integrator can renew end the call with `calendar_auth_expired`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from agentcal.errors import NotFound
+from agentcal.functions.models import GoogleCalendarPlugin
+from agentcal.google_calendar.client import (
+    Attendee,
+    Event,
+    EventDateTime,
+    FreeBusy,
+    NewEvent,
+    reschedule_changes,
+)
+from agentcal.google_calendar.credentials import with_access_token
+from agentcal.google_calendar.errors import GoogleError, GoogleNotFound
+from agentcal.locks import calendar_lock
+from agentcal.runtime.actions import common
+from agentcal.runtime.catalog import (
+    MAX_DURATION_MINUTES,
+    MIN_DURATION_MINUTES,
+    Action,
+    FunctionKind,
+    ToolSpec,
+)
+from agentcal.runtime.executor import Outcome, Runtime, ToolFailure, handles
+from agentcal.scheduling.errors import InvalidTimezone
+from agentcal.scheduling.slots import (
+    AvailabilityRules,
+    Interval,
+    find_slot,
+    free_slots,
+    freebusy_range,
+)
+from agentcal.scheduling.times import (
+    check_range,
+    check_start,
+    day_start,
+    iso_local,
+    load_zone,
+    parse_range,
+    parse_start,
+    speakable,
+    speakable_span,
+    speakable_times,
+    zone_name,
+)
+
+T = TypeVar("T")
+
+ALTERNATIVE_DAYS = 3  # alternatives come from the target's local day and the two after
+# As the management API checks e-mails (agentcal.validation.Email).
+_EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00.]+")
+# freeBusy `errors[].reason` that mean the calendar is not there for this account.
+_MISSING_CALENDAR = frozenset({"notFound", "notACalendarUser"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Calendar:
+    """The function's Google Calendar settings, and its rules for the slot engine."""
+
+    plugin: GoogleCalendarPlugin
+    rules: AvailabilityRules
+
+    @property
+    def id(self) -> str:
+        return self.plugin.calendar_id
+
+    @property
+    def lock_name(self) -> str:
+        """`google:<calendar>`. `primary` is the account's own calendar, whose id is the
+        account's e-mail: both names must take one lock."""
+        calendar = self.plugin.calendar_id
+        if calendar == "primary":
+            calendar = str(self.plugin.google_user.get("email") or self.plugin.google_id)
+        return f"google:{calendar.casefold()}"
+
+
+async def _calendar(runtime: Runtime, spec: ToolSpec) -> _Calendar:
+    async with runtime.sessionmaker() as session:
+        plugin = await session.scalar(
+            select(GoogleCalendarPlugin).where(GoogleCalendarPlugin.function_id == spec.function_id)
+        )
+    if plugin is None:  # deleted while the call was on its way
+        raise NotFound("function", spec.function_id)
+    rules = AvailabilityRules.from_settings(
+        timezone=plugin.timezone,
+        working_hours=plugin.working_hours,
+        slot_minutes=plugin.slot_minutes,
+        min_notice_minutes=plugin.min_notice_minutes,
+        buffer_minutes=plugin.buffer_minutes,
+        horizon_days=plugin.horizon_days,
+    )
+    return _Calendar(plugin, rules)
+
+
+async def _google(runtime: Runtime, calendar: _Calendar, call: Callable[[str], Awaitable[T]]) -> T:
+    """`call(access_token)` with the function's token, refreshed when due or refused."""
+    return await with_access_token(
+        runtime.sessionmaker, runtime.keyring, runtime.google, calendar.plugin, call
+    )
+
+
+# ------------------------------------------------------------------------- arguments
+
+
+def _duration(arguments: dict[str, Any], calendar: _Calendar) -> int:
+    minutes = common.integer(
+        arguments, "durationMinutes", MIN_DURATION_MINUTES, MAX_DURATION_MINUTES
+    )
+    return calendar.rules.slot_minutes if minutes is None else minutes
+
+
+def _check_email(email: str) -> None:
+    if not _EMAIL.fullmatch(email):
+        raise ToolFailure(
+            "invalid_arguments",
+            f"attendeeEmail {email!r} is not an e-mail address; ask the person for theirs.",
+        )
+
+
+# --------------------------------------------------------------------- busy and free
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _busy(
+    runtime: Runtime, calendar: _Calendar, time_min: datetime, time_max: datetime
+) -> list[Interval]:
+    """The calendar's busy intervals between the two times, from `POST /freeBusy`."""
+
+    async def query(token: str) -> FreeBusy:
+        return await runtime.google.free_busy(token, [calendar.id], time_min, time_max)
+
+    answer = await _google(runtime, calendar, query)
+    entry = answer.calendars.get(calendar.id)
+    if entry is None and len(answer.calendars) == 1:  # Google may normalise the id
+        entry = next(iter(answer.calendars.values()))
+    if entry is None:
+        raise GoogleError("Google Calendar answered freeBusy without the function's calendar")
+    if entry.errors:
+        reasons = ", ".join(sorted({e.reason for e in entry.errors}))
+        if _MISSING_CALENDAR & {e.reason for e in entry.errors}:
+            raise ToolFailure(
+                "calendar_not_found",
+                f"Google Calendar cannot find the calendar {calendar.id} for this account "
+                f"({reasons}); the calendarId of the function must be fixed.",
+            )
+        raise ToolFailure(
+            "upstream_unavailable",
+            f"Google Calendar could not read the calendar's busy times ({reasons}); try again.",
+        )
+    intervals = []
+    for period in entry.busy:
+        start, end = _aware(period.start), _aware(period.end)
+        if end > start:
+            intervals.append(Interval(start, end))
+    return intervals
+
+
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """Free slots of a range, and the instant they were computed for."""
+
+    slots: list[Interval]
+    now: datetime
+
+
+async def _search(
+    runtime: Runtime,
+    calendar: _Calendar,
+    start: datetime,
+    end: datetime,
+    minutes: int,
+    *,
+    moving: Event | None = None,
+) -> _Search:
+    """Free slots of `minutes` in `[start, end)`: freeBusy, then the slot engine.
+
+    `moving` is an event being rescheduled: its own time is not in the way of its new
+    time, so it is taken out of the busy intervals (and other events during it are
+    put back, as freeBusy merges overlapping events into one interval).
+    """
+    now = common.now()
+    span = freebusy_range(calendar.rules, start=start, end=end, now=now)
+    if span is None:  # all of it is past, inside the notice, or beyond the horizon
+        return _Search([], now)
+    busy = await _busy(runtime, calendar, *span)
+    if moving is not None:
+        busy = await _without(runtime, calendar, busy, moving)
+    slots = free_slots(calendar.rules, busy, start=start, end=end, now=now,
+                       duration_minutes=minutes)  # fmt: skip
+    return _Search(slots, now)
+
+
+def _subtract(busy: Sequence[Interval], hole: Interval) -> list[Interval]:
+    """`busy` with the stretch `hole` cut out of every interval."""
+    cut, hole_start, hole_end = [], hole.start.astimezone(UTC), hole.end.astimezone(UTC)
+    for interval in busy:
+        start, end = interval.start.astimezone(UTC), interval.end.astimezone(UTC)
+        if end <= hole_start or start >= hole_end:
+            cut.append(interval)
+            continue
+        if start < hole_start:
+            cut.append(Interval(start, hole_start))
+        if end > hole_end:
+            cut.append(Interval(hole_end, end))
+    return cut
+
+
+async def _without(
+    runtime: Runtime, calendar: _Calendar, busy: list[Interval], event: Event
+) -> list[Interval]:
+    own = Interval(*_span(event, calendar))
+    rest = _subtract(busy, own)
+
+    async def overlapping(token: str) -> list[Event]:
+        return await runtime.google.list_events(token, calendar.id, own.start, own.end)
+
+    # Other timed events during the moving one stay busy there (outside it, freeBusy
+    # already says so). Listing cannot tell a transparent ("free") event from a busy
+    # one, so each counts as busy: the safe side.
+    for other in await _google(runtime, calendar, overlapping):
+        if other.id == event.id or other.status == "cancelled" or not _timed(other):
+            continue
+        start, end = _span(other, calendar)
+        start, end = max(start, own.start), min(end, own.end)
+        if start < end:
+            rest.append(Interval(start, end))
+    return rest
+
+
+def _window_around(target: datetime, tz: ZoneInfo, now: datetime) -> tuple[datetime, datetime]:
+    """Where the re-check looks: the target's local day and the two after (from now on)."""
+    day = day_start(target.astimezone(tz).date(), tz)
+    return max(day, now), day + timedelta(days=ALTERNATIVE_DAYS)
+
+
+def _pairs(slots: Sequence[Interval]) -> list[tuple[datetime, datetime]]:
+    return [(s.start, s.end) for s in slots]
+
+
+def _unavailable(
+    target: datetime, calendar: _Calendar, search: _Search, tz: ZoneInfo, minutes: int
+) -> ToolFailure:
+    """`slot_unavailable` with the 5 nearest free slots. A start that is no bookable time
+    at all (outside the working hours, or off the slot grid) is told apart from one that
+    is taken, so the model does not offer it again."""
+    alternatives = common.nearest(_pairs(search.slots), target)
+    failure = common.unavailable(target, tz, alternatives)
+    end = target + timedelta(minutes=minutes)
+    bookable = free_slots(calendar.rules, [], start=target, end=end, now=search.now,
+                          duration_minutes=minutes)  # fmt: skip
+    if find_slot(bookable, target) is None:
+        said = speakable(target, tz)
+        why = (
+            f"{said} is not a time that can be booked: a {minutes}-minute meeting must lie "
+            f"within the working hours and start on the {calendar.rules.slot_minutes}-minute "
+            "grid of the free times check_availability lists."
+        )
+        if alternatives:
+            times = speakable_times([s for s, _ in alternatives], tz, limit=common.MAX_ALTERNATIVES)
+            why += f" The nearest free times are {times}."
+        failure = ToolFailure("slot_unavailable", why, data=failure.data)
+    return failure
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _timed(event: Event) -> bool:
+    return event.start.date_time is not None and event.end.date_time is not None
+
+
+def _moment(when: EventDateTime, calendar: _Calendar) -> datetime:
+    if when.date_time is not None:
+        return _aware(when.date_time).astimezone(UTC)
+    if when.day is not None:  # an all-day event: from the start of that day in the calendar
+        return day_start(when.day, calendar.rules.tz)
+    raise GoogleError("Google Calendar answered an event without a start or end")
+
+
+def _span(event: Event, calendar: _Calendar) -> tuple[datetime, datetime]:
+    return _moment(event.start, calendar), _moment(event.end, calendar)
+
+
+def _event_zone(event: Event, calendar: _Calendar) -> str:
+    """The zone the event is written in on the calendar (kept when it is moved)."""
+    name = event.start.time_zone
+    if name:
+        try:
+            return zone_name(load_zone(name))
+        except InvalidTimezone:  # a name outside the tz database: use the calendar's
+            pass
+    return calendar.plugin.timezone
+
+
+def _event_data(event: Event, calendar: _Calendar, tz: ZoneInfo) -> dict[str, Any]:
+    start, end = _span(event, calendar)
+    data: dict[str, Any] = {
+        "bookingId": event.id,
+        "status": event.status,
+        "timeZone": zone_name(tz),
+        **common.slot_data(start, end, tz),
+        "durationMinutes": int((end - start).total_seconds() // 60),
+        "title": event.summary,
+        "calendarId": calendar.id,
+        "attendees": [
+            {"name": a.display_name, "email": a.email}
+            for a in event.attendees
+            if a.email and not a.organizer and not a.self_
+        ],
+    }
+    if event.meet_link:
+        data["meetLink"] = event.meet_link
+    if event.html_link:
+        data["htmlLink"] = event.html_link
+    return data
+
+
+async def _get_event(runtime: Runtime, calendar: _Calendar, booking_id: str) -> Event:
+    async def get(token: str) -> Event:
+        return await runtime.google.get_event(token, calendar.id, booking_id)
+
+    try:
+        return await _google(runtime, calendar, get)
+    except GoogleNotFound:
+        raise ToolFailure(
+            "booking_not_found",
+            f"There is no booking {booking_id!r} on this calendar. Use the bookingId that "
+            "create_booking returned, or give attendeeEmail and start to find it.",
+            data={"bookingId": booking_id},
+        ) from None
+
+
+# -------------------------------------------------------------------------- actions
+
+
+@handles(FunctionKind.GOOGLE_CALENDAR, Action.CHECK_AVAILABILITY)
+async def check_availability(
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]
+) -> Outcome:
+    tz = common.zone(spec, arguments)
+    window = parse_range(
+        common.required(arguments, "startDate"), common.text(arguments, "endDate"), tz
+    )
+    check_range(window, now=common.now(), tz=tz)
+    calendar = await _calendar(runtime, spec)
+    minutes = _duration(arguments, calendar)
+    search = await _search(runtime, calendar, window.start, window.end, minutes)
+    slots = _pairs(search.slots)
+    content = common.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
+    horizon = calendar.rules.horizon_end(search.now)
+    if not slots and window.end > horizon:
+        content += f" Bookings are open until {speakable(horizon, tz)}."
+    if window.notes:
+        content = " ".join(window.notes) + " " + content
+    return Outcome(
+        content,
+        {
+            "timeZone": zone_name(tz),
+            "calendarTimeZone": calendar.plugin.timezone,
+            "durationMinutes": minutes,
+            "range": {"start": iso_local(window.start, tz), "end": iso_local(window.end, tz)},
+            "slots": [common.slot_data(s, e, tz) for s, e in slots],
+        },
+    )
+
+
+def _description(arguments: dict[str, Any]) -> str | None:
+    notes, phone = common.text(arguments, "notes"), common.text(arguments, "attendeePhone")
+    parts = [notes] if notes else []
+    if phone:
+        parts.append(f"Phone: {phone}")
+    return "\n\n".join(parts) or None
+
+
+@handles(FunctionKind.GOOGLE_CALENDAR, Action.CREATE_BOOKING)
+async def create_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> Outcome:
+    tz = common.zone(spec, arguments)
+    start = parse_start(common.required(arguments, "start"), tz)
+    name = common.required(arguments, "attendeeName")
+    email = common.required(arguments, "attendeeEmail")
+    _check_email(email)
+    title = common.text(arguments, "title")
+    calendar = await _calendar(runtime, spec)
+    minutes = _duration(arguments, calendar)
+    now = common.now()
+    check_start(start.at, now=now, tz=tz, min_notice_minutes=calendar.rules.min_notice_minutes,
+                horizon_end=calendar.rules.horizon_end(now))  # fmt: skip
+    end = start.at + timedelta(minutes=minutes)
+    event = NewEvent(
+        summary=title or f"{spec.title} with {name}",
+        start=start.at,
+        end=end,
+        time_zone=calendar.plugin.timezone,
+        description=_description(arguments),
+        attendees=[Attendee(email=email, display_name=name)],
+    )
+
+    async def insert(token: str) -> Event:
+        return await runtime.google.insert_event(
+            token, calendar.id, event, send_updates="all",
+            conference=calendar.plugin.create_meet_link,
+        )  # fmt: skip
+
+    # One booking per slot: Google accepts overlapping events, so the re-check and the
+    # insert must not interleave with another booking of this calendar (SPEC §4.5).
+    async with calendar_lock(runtime.engine, runtime.calendar_locks, calendar.lock_name):
+        search = await _search(runtime, calendar, *_window_around(start.at, tz, now), minutes)
+        if find_slot(search.slots, start.at) is None:
+            raise _unavailable(start.at, calendar, search, tz, minutes)
+        created = await _google(runtime, calendar, insert)
+    label = f"“{title}”" if title else f"a {minutes}-minute meeting"
+    content = common.booked_content(label, name, start.at, end, tz, created.id)
+    if created.meet_link:
+        content += f" Google Meet link: {created.meet_link}"
+    if start.note:
+        content = f"{start.note} {content}"
+    return Outcome(content, _event_data(created, calendar, tz), booking_id=created.id)
+
+
+async def _find_by_attendee(
+    runtime: Runtime, calendar: _Calendar, email: str, start_text: str, tz: ZoneInfo
+) -> Event:
+    """The one live event starting at `start` with `email` among its attendees."""
+    start = parse_start(start_text, tz)
+    day = day_start(start.at.astimezone(tz).date(), tz)
+
+    async def day_events(token: str) -> list[Event]:
+        return await runtime.google.list_events(token, calendar.id, day, day + timedelta(days=1))
+
+    wanted = email.casefold()
+    theirs = [
+        e
+        for e in await _google(runtime, calendar, day_events)
+        if e.status != "cancelled"
+        and _timed(e)
+        and any((a.email or "").casefold() == wanted for a in e.attendees)
+    ]
+    exact = [e for e in theirs if _moment(e.start, calendar) == start.at]
+    if len(exact) == 1:
+        return exact[0]
+    said = speakable(start.at, tz)
+    if exact:
+        raise ToolFailure(
+            "ambiguous_booking",
+            f"{len(exact)} bookings of {email} start at {said}; give the bookingId of the one "
+            "to cancel.",
+            data={"bookings": [_event_data(e, calendar, tz) for e in exact]},
+        )
+    message = f"There is no booking of {email} starting at {said}."
+    if theirs:
+        starts = speakable_times([_moment(e.start, calendar) for e in theirs], tz)
+        message += f" That day their bookings start at {starts}."
+    raise ToolFailure(
+        "booking_not_found",
+        message,
+        data={"bookings": [_event_data(e, calendar, tz) for e in theirs]},
+    )
+
+
+@handles(FunctionKind.GOOGLE_CALENDAR, Action.CANCEL_BOOKING)
+async def cancel_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> Outcome:
+    tz = common.zone(spec, arguments)
+    booking_id = common.text(arguments, "bookingId")
+    email = common.text(arguments, "attendeeEmail")
+    if email is not None:
+        _check_email(email)
+    start_text = common.text(arguments, "start")
+    if booking_id is not None:
+        calendar = await _calendar(runtime, spec)
+        event = await _get_event(runtime, calendar, booking_id)
+    elif email is not None and start_text is not None:
+        calendar = await _calendar(runtime, spec)
+        event = await _find_by_attendee(runtime, calendar, email, start_text, tz)
+    else:
+        raise ToolFailure(
+            "invalid_arguments",
+            "Give the bookingId that create_booking returned, or the attendeeEmail and start "
+            "of the booking to cancel.",
+        )
+    # Google's DELETE has no field for a reason; it is kept in the result (and the audit).
+    reason = common.text(arguments, "reason")
+    data = _event_data(event, calendar, tz)
+    if reason:
+        data["reason"] = reason
+    span = speakable_span(*_span(event, calendar), tz)
+    if event.status == "cancelled":  # cancelled before (by a repeat, or in Google Calendar)
+        content = f"The booking of {span} was already cancelled."
+        return Outcome(content, data, booking_id=event.id)
+
+    async def delete(token: str) -> None:
+        await runtime.google.delete_event(token, calendar.id, event.id, send_updates="all")
+
+    await _google(runtime, calendar, delete)
+    data["status"] = "cancelled"
+    content = f"Cancelled the booking of {span}. Booking id: {event.id}."
+    return Outcome(content, data, booking_id=event.id)
+
+
+@handles(FunctionKind.GOOGLE_CALENDAR, Action.RESCHEDULE_BOOKING)
+async def reschedule_booking(
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]
+) -> Outcome:
+    tz = common.zone(spec, arguments)
+    booking_id = common.required(arguments, "bookingId")
+    new_start = parse_start(common.required(arguments, "newStart"), tz)
+    calendar = await _calendar(runtime, spec)
+    now = common.now()
+    check_start(new_start.at, now=now, tz=tz, min_notice_minutes=calendar.rules.min_notice_minutes,
+                horizon_end=calendar.rules.horizon_end(now))  # fmt: skip
+    async with calendar_lock(runtime.engine, runtime.calendar_locks, calendar.lock_name):
+        event = await _get_event(runtime, calendar, booking_id)
+        if event.status == "cancelled":
+            raise ToolFailure(
+                "booking_cancelled",
+                f"The booking {booking_id} was cancelled; book a new time with create_booking.",
+                data=_event_data(event, calendar, tz),
+            )
+        if not _timed(event):
+            raise ToolFailure(
+                "invalid_arguments",
+                f"The booking {booking_id} is an all-day event, which cannot be moved to a "
+                "start time; cancel it and book a new time instead.",
+            )
+        old_start, old_end = _span(event, calendar)
+        length = old_end - old_start
+        minutes = int(length.total_seconds() // 60)
+        new_end = new_start.at + length
+        search = await _search(
+            runtime, calendar, *_window_around(new_start.at, tz, now), minutes, moving=event
+        )
+        if find_slot(search.slots, new_start.at) is None:
+            raise _unavailable(new_start.at, calendar, search, tz, minutes)
+        changes = reschedule_changes(new_start.at, new_end, _event_zone(event, calendar))
+
+        async def patch(token: str) -> Event:
+            return await runtime.google.patch_event(
+                token, calendar.id, event.id, changes, send_updates="all"
+            )
+
+        moved = await _google(runtime, calendar, patch)
+    data = _event_data(moved, calendar, tz)
+    data["previous"] = common.slot_data(old_start, old_end, tz)
+    reason = common.text(arguments, "reason")
+    if reason:
+        data["reason"] = reason
+    content = (
+        f"Moved the booking from {speakable_span(old_start, old_end, tz)} to "
+        f"{speakable_span(new_start.at, new_end, tz)}. Booking id: {moved.id}."
+    )
+    if new_start.note:
+        content = f"{new_start.note} {content}"
+    return Outcome(content, data, booking_id=moved.id)

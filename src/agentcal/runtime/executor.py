@@ -1,0 +1,231 @@
+"""Running tool calls (SPEC §4.2–4.5): resolve, claim the key, act, record, answer.
+
+A call's life:
+1. its tool is resolved in the catalog (unknown → `unknown_tool`; switched off or
+   inactive → `tool_disabled`) and its arguments decoded (→ `invalid_arguments`);
+2. with an id, the idempotency key is claimed: a repeat replays the stored result and
+   never reaches the provider again (different arguments → HTTP 409);
+3. the provider action runs inside one 15 s budget (`retries.call_budget`);
+4. every outcome, failures included, becomes a `ToolResult` and an audit record.
+
+Failures of the tool itself (slot taken, credentials expired, bad date) are results
+with `ok: false`; only the caller's own mistakes are HTTP errors.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from agentcal import retries
+from agentcal.calcom.client import CalcomClient
+from agentcal.crypto import Keyring
+from agentcal.errors import AgentcalError
+from agentcal.google_calendar.client import GoogleCalendarClient
+from agentcal.locks import KeyedLocks
+from agentcal.runtime import idempotency
+from agentcal.runtime.audit import CallRecord, record_call
+from agentcal.runtime.catalog import Action, Catalog, FunctionKind, ToolSpec
+
+log = structlog.get_logger("agentcal.runtime")
+
+CALL_BUDGET = 15.0  # SPEC §5.3: a tool call gives up after 15 s overall
+MAX_CONTENT = 600  # SPEC §4.2
+# Codes where the same call may well succeed later; a model may try again.
+RETRYABLE_CODES = frozenset({"rate_limited", "upstream_unavailable"})
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What actions need, owned by the app: database, keys, provider clients, locks."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    keyring: Keyring
+    calcom: CalcomClient
+    google: GoogleCalendarClient
+    calendar_locks: KeyedLocks = field(default_factory=KeyedLocks)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What an action produced: a sentence for the model, and the full data."""
+
+    content: str
+    data: dict[str, Any]
+    booking_id: str | None = None  # for the audit record
+
+
+class ToolFailure(Exception):
+    """A tool-level failure an action raises directly (beyond provider errors)."""
+
+    def __init__(
+        self, code: str, message: str, *, data: dict[str, Any] | None = None,
+        retryable: bool | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data or {}
+        self.retryable = code in RETRYABLE_CODES if retryable is None else retryable
+
+
+# Errors without a tool code (e.g. a function deleted mid-call), by their HTTP status.
+_CODE_BY_STATUS = {404: "not_found", 409: "conflict", 422: "invalid_request", 503: "unavailable"}
+
+Handler = Callable[[Runtime, ToolSpec, dict[str, Any]], Awaitable[Outcome]]
+HANDLERS: dict[tuple[FunctionKind, Action], Handler] = {}
+
+
+def handles(kind: FunctionKind, action: Action) -> Callable[[Handler], Handler]:
+    """Register the handler of one provider action."""
+
+    def register(handler: Handler) -> Handler:
+        HANDLERS[(kind, action)] = handler
+        return handler
+
+    return register
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One tool call as the caller sent it."""
+
+    id: str | None
+    name: str
+    arguments: Any  # an object, or a JSON string of one
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose call it is: the institution, the bot (if any), and the idempotency scope."""
+
+    institution_id: uuid.UUID
+    bot_id: uuid.UUID | None
+    idempotency_scope: str
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1].rstrip() + "…"
+
+
+def _result(call: Call, ok: bool, content: str, payload: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {"toolCallId": call.id, "ok": ok, "content": _short(content)}
+    result.update(payload)
+    result.setdefault("notifications", [])
+    return result
+
+
+def _failure(call: Call, code: str, message: str, *, retryable: bool | None = None,
+             data: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    error: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "retryable": code in RETRYABLE_CODES if retryable is None else retryable,
+    }
+    payload: dict[str, Any] = {"error": error}
+    if data:  # facts to act on, e.g. `alternatives` for a taken slot (SPEC §4.5)
+        payload["data"] = data
+    return _result(call, False, message, payload)
+
+
+def decode_arguments(raw: Any) -> dict[str, Any]:
+    """Arguments as an object: OpenAI sends them as a JSON string."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise ToolFailure("invalid_arguments", "the arguments are not valid JSON") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ToolFailure("invalid_arguments", "the arguments must be a JSON object")
+    # OpenAI strict mode sends every optional argument, as null when unused.
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+async def execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) -> dict[str, Any]:
+    """Run one call and answer its result (SPEC §4.2). Never raises for tool failures;
+    raises `IdempotencyConflict` (HTTP 409) for a reused key with other arguments."""
+    spec = catalog.resolve(call.name)
+    if spec is None:
+        names = ", ".join(t.name for t in catalog.offered()) or "none"
+        return _failure(call, "unknown_tool", f"there is no tool {call.name!r}; tools: {names}")
+    try:
+        arguments = decode_arguments(call.arguments)
+    except ToolFailure as failure:
+        return _failure(call, failure.code, failure.message)
+    args_hash = idempotency.arguments_hash(call.name, arguments)
+
+    claim = None
+    if call.id:
+        claim = await idempotency.claim(
+            runtime.sessionmaker, scope.idempotency_scope, call.id, args_hash
+        )
+        if claim.replay is not None:
+            return {**claim.replay, "toolCallId": call.id}
+    started = time.perf_counter()
+    booking_id: str | None = None
+    try:
+        result, outcome_code, booking_id = await _run(runtime, spec, call, arguments)
+    except BaseException:
+        if claim is not None and claim.record_id is not None:
+            await idempotency.release(runtime.sessionmaker, claim.record_id)
+        raise
+    latency = int((time.perf_counter() - started) * 1000)
+    await record_call(
+        runtime.sessionmaker,
+        CallRecord(
+            institution_id=scope.institution_id,
+            bot_id=scope.bot_id,
+            function_kind=spec.kind.value,
+            function_id=spec.function_id,
+            action=spec.action.value,
+            tool_name=spec.name,
+            call_id=call.id,
+            arguments_hash=args_hash,
+            outcome=outcome_code,
+            latency_ms=latency,
+            provider_booking_id=booking_id,
+        ),
+    )
+    if claim is not None and claim.record_id is not None:
+        await idempotency.complete(runtime.sessionmaker, claim.record_id, result)
+    return result
+
+
+async def _run(
+    runtime: Runtime, spec: ToolSpec, call: Call, arguments: dict[str, Any]
+) -> tuple[dict[str, Any], str, str | None]:
+    """The result, its outcome code for the audit, and the provider booking id."""
+    if not spec.enabled:
+        message = f"the tool {spec.name} is switched off: {spec.disabled_reason}"
+        return _failure(call, "tool_disabled", message), "tool_disabled", None
+    handler = HANDLERS.get((spec.kind, spec.action))
+    if handler is None:  # pragma: no cover - every catalog action has a handler
+        return _failure(call, "not_supported", f"{spec.action} is not available"), "error", None
+    try:
+        with retries.call_budget(CALL_BUDGET):
+            outcome = await handler(runtime, spec, arguments)
+    except ToolFailure as failure:
+        result = _failure(call, failure.code, failure.message, retryable=failure.retryable,
+                          data=failure.data)  # fmt: skip
+        return result, failure.code, None
+    except AgentcalError as exc:  # provider and scheduling errors carry their tool code
+        code = getattr(exc, "code", None) or _CODE_BY_STATUS.get(exc.status_code, "error")
+        data = getattr(exc, "data", None)
+        return _failure(call, code, exc.detail, data=data or None), code, None
+    result = _result(call, True, outcome.content, {"data": outcome.data})
+    return result, "ok", outcome.booking_id
+
+
+def tool_message(result: dict[str, Any]) -> dict[str, Any]:
+    """The `role: tool` message to append to the conversation as it is."""
+    return {"role": "tool", "tool_call_id": result.get("toolCallId"), "content": result["content"]}
