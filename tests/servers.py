@@ -12,9 +12,20 @@ import uvicorn
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 (a free port) and yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+def serve_in_thread(app: Any, *, lifespan: bool = False) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 (a free port) and yield its base URL.
+
+    With `lifespan`, the app's lifespan runs too, in the server's thread and event loop,
+    and the server stops gracefully (within 5 s) so that the lifespan's cleanup runs.
+    """
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on" if lifespan else "off",
+        timeout_graceful_shutdown=5,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="sandbox", daemon=True)
     thread.start()
@@ -28,5 +39,7 @@ def serve_in_thread(app: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        server.force_exit = True  # don't wait for requests a test left hanging on purpose
+        # Don't wait for requests a test left hanging on purpose; an app with a lifespan
+        # waits (at most the graceful timeout), as uvicorn skips its cleanup otherwise.
+        server.force_exit = not lifespan
         thread.join(timeout=10)

@@ -17,7 +17,13 @@ from agentcal.functions.endpoints import router as functions_router
 from agentcal.google_calendar.client import GoogleCalendarClient
 from agentcal.health import router as health_router
 from agentcal.observability import ObservabilityMiddleware
+from agentcal.runtime import (
+    actions,  # noqa: F401 - registers the provider actions
+    mcp_server,
+)
+from agentcal.runtime.calls import router as calls_router
 from agentcal.runtime.endpoints import router as runtime_router
+from agentcal.runtime.executor import Runtime
 from agentcal.settings import Settings
 from agentcal.tenancy.endpoints import router as tenancy_router
 
@@ -43,8 +49,16 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
             settings.google_client_id,
             settings.google_client_secret,
         )
+        app.state.runtime = Runtime(
+            engine=engine,
+            sessionmaker=app.state.sessionmaker,
+            keyring=app.state.keyring,
+            calcom=app.state.calcom,
+            google=app.state.google,
+        )
         try:
-            yield
+            async with mcp_server.run(app):  # stops MCP exchanges before what they use
+                yield
         finally:
             await app.state.calcom.aclose()
             await app.state.google.aclose()
@@ -64,7 +78,9 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         calcom_router,
         functions_router,
         runtime_router,
+        calls_router,
     ):
         app.include_router(router)
+    app.router.routes.append(mcp_server.route())  # `/mcp/bots/{botId}`, outside the OpenAPI
     app.add_middleware(ObservabilityMiddleware)
     return app
