@@ -63,6 +63,8 @@ async def test_check_availability_lists_speakable_times_and_full_data(tenant: Te
     assert "09:00" in result["content"]
     assert "UTC-03:00" in result["content"]
     assert len(result["content"]) <= 600
+    assert result["content"].count("more") == 1  # 12 times said, the other 6 counted once
+    assert "6 more" in result["content"]
     slots = result["data"]["slots"]
     assert len(slots) == 18
     assert slots[0]["start"] == f"{monday}T09:00:00-03:00"

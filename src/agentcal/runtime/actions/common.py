@@ -78,10 +78,8 @@ def slots_content(
             f"No free {minutes}-minute times for {owner} between {speakable(first, tz)} "
             f"and {speakable(last, tz)} ({zone_name(tz)})."
         )
-    listed = speakable_times([s for s, _ in slots], tz, limit=MAX_SPOKEN_SLOTS)
-    more = len(slots) - MAX_SPOKEN_SLOTS
-    tail = f" and {more} more" if more > 0 else ""
-    return f"Free {minutes}-minute times for {owner} ({zone_name(tz)}): {listed}{tail}."
+    listed = speakable_times([s for s, _ in slots], tz, limit=MAX_SPOKEN_SLOTS)  # says "N more"
+    return f"Free {minutes}-minute times for {owner} ({zone_name(tz)}): {listed}."
 
 
 def nearest(
