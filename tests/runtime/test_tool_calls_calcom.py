@@ -243,3 +243,38 @@ async def test_another_institutions_bot_is_404(tenant: Tenant, other_tenant: Ten
         json={"toolCalls": [{"name": names["check_availability"], "arguments": {}}]},
     )
     assert response.status_code == 404
+
+
+async def test_cancel_by_attendee_email_and_start(tenant: Tenant, sandbox: SandboxServer) -> None:
+    bot_id, _, names = await _bot_with_calcom(tenant)
+    start = f"{next_monday().isoformat()}T16:00"
+    booked = await _call(
+        tenant, bot_id,
+        {"id": "k1", "name": names["create_booking"],
+         "arguments": {"start": start, "attendeeName": "Lia", "attendeeEmail": "Lia@Example.com"}},
+    )  # fmt: skip
+    uid = booked["results"][0]["data"]["bookingId"]
+    wrong = await _call(
+        tenant, bot_id,
+        {"id": "k2", "name": names["cancel_booking"],
+         "arguments": {"attendeeEmail": "lia@example.com", "start": f"{next_monday()}T16:30"}},
+    )  # fmt: skip
+    assert wrong["results"][0]["error"]["code"] == "booking_not_found"
+    assert sandbox.calcom.bookings[uid].status == "accepted"
+    cancelled = await _call(
+        tenant, bot_id,
+        {"id": "k3", "name": names["cancel_booking"],
+         "arguments": {"attendeeEmail": "lia@example.com", "start": start, "reason": "ill"}},
+    )  # fmt: skip
+    assert cancelled["results"][0]["ok"] is True, cancelled
+    assert cancelled["results"][0]["data"]["bookingId"] == uid
+    assert sandbox.calcom.bookings[uid].status == "cancelled"
+    assert sandbox.calcom.bookings[uid].cancellation_reason == "ill"
+
+
+async def test_cancel_needs_a_booking_id_or_email_and_start(tenant: Tenant) -> None:
+    bot_id, _, names = await _bot_with_calcom(tenant)
+    body = await _call(tenant, bot_id, {"id": "k4", "name": names["cancel_booking"],
+                                         "arguments": {"reason": "x"}})  # fmt: skip
+    assert body["results"][0]["error"]["code"] == "invalid_arguments"
+    assert "attendeeEmail" in body["results"][0]["content"]

@@ -201,6 +201,31 @@ class CalcomClient:
         )  # fmt: skip
         return _parse(Booking, data)
 
+    async def list_bookings(
+        self,
+        api_key: str,
+        *,
+        attendee_email: str | None = None,
+        after_start: datetime | None = None,
+        before_end: datetime | None = None,
+    ) -> list[Booking]:
+        """`GET /v2/bookings`: the key owner's bookings, filtered (first 100)."""
+        params: dict[str, str] = {"take": "100"}
+        if attendee_email:
+            params["attendeeEmail"] = attendee_email
+        if after_start is not None:
+            params["afterStart"] = _utc(after_start)
+        if before_end is not None:
+            params["beforeEnd"] = _utc(before_end)
+        data = await self._call(
+            "GET", "/v2/bookings", api_key, BOOKINGS_VERSION, params=params,
+            op="list_bookings", safe=True,
+        )  # fmt: skip
+        if not isinstance(data, list):
+            raise CalcomError("Cal.com answered bookings in an unexpected shape")
+        # Recurring and seated bookings come in other shapes; agentcal books neither.
+        return [_parse(Booking, item) for item in data if isinstance(item, dict) and "uid" in item]
+
     async def get_booking(self, api_key: str, uid: str) -> Booking:
         data = await self._call(
             "GET", f"/v2/bookings/{_segment(uid)}", api_key, BOOKINGS_VERSION,

@@ -434,6 +434,45 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
             return calcom_error(request, 409, "ConflictException", NOT_AVAILABLE)
         return JSONResponse({"status": "success", "data": booking.output()}, status_code=201)
 
+    @api.get("/v2/bookings")
+    async def list_bookings(
+        request: Request,
+        cal_api_version: Annotated[str | None, Header(alias="cal-api-version")] = None,
+        authorization: Annotated[str | None, Header()] = None,
+        attendeeEmail: str | None = None,  # noqa: N803 - Cal.com's query names
+        afterStart: str | None = None,  # noqa: N803
+        beforeEnd: str | None = None,  # noqa: N803
+        take: int = 100,
+    ) -> JSONResponse:
+        """The caller's bookings (authentication required, as Cal.com documents it)."""
+        if refused := _booking_version(request, cal_api_version):
+            return refused
+        caller = _caller(state, authorization)
+        if not isinstance(caller, SandboxUser):
+            return calcom_error(request, 401, "UnauthorizedException", "Invalid API key")
+        after, before = _moment(afterStart), _moment(beforeEnd)
+        email = attendeeEmail.lower() if attendeeEmail else None
+        found = [
+            b for b in sorted(state.bookings.values(), key=lambda b: b.start)
+            if b.user is caller
+            and (email is None or (b.attendee.get("email") or "").lower() == email)
+            and (after is None or b.start >= after)
+            and (before is None or b.end <= before)
+        ]  # fmt: skip
+        page = found[: max(1, take)]
+        return JSONResponse(
+            {
+                "status": "success",
+                "data": [b.output() for b in page],
+                "pagination": {
+                    "totalItems": len(found), "remainingItems": len(found) - len(page),
+                    "returnedItems": len(page), "itemsPerPage": max(1, take), "currentPage": 1,
+                    "totalPages": 1 if found else 0, "hasNextPage": len(found) > len(page),
+                    "hasPreviousPage": False,
+                },
+            }
+        )  # fmt: skip
+
     @api.get("/v2/bookings/{uid}")
     async def get_booking(
         request: Request,

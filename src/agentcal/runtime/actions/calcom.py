@@ -22,6 +22,7 @@ from agentcal.scheduling.times import (
     iso_local,
     parse_range,
     parse_start,
+    speakable,
     speakable_span,
     zone_name,
 )
@@ -176,16 +177,44 @@ async def create_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, 
     return Outcome(content, _booking_data(booking, tz, target), booking_id=booking.uid)
 
 
+async def _find_booking(
+    calcom: CalcomClient, api_key: str, arguments: dict[str, Any], tz: ZoneInfo
+) -> str:
+    """The uid of the active booking of `attendeeEmail` starting at `start` (SPEC §4.1)."""
+    email, start_text = common.text(arguments, "attendeeEmail"), common.text(arguments, "start")
+    if email is None or start_text is None:
+        raise ToolFailure(
+            "invalid_arguments",
+            "Give the bookingId that create_booking returned, or attendeeEmail and start.",
+        )
+    start = parse_start(start_text, tz)
+    bookings = await calcom.list_bookings(
+        api_key, attendee_email=email, after_start=start.at - timedelta(minutes=1),
+        before_end=start.at + timedelta(days=1),
+    )  # fmt: skip
+    matches = [b for b in bookings if b.start == start.at and b.status == "accepted"]
+    if not matches:
+        raise ToolFailure(
+            "booking_not_found",
+            f"There is no active booking for {email} at {speakable(start.at, tz)} on this "
+            "calendar; check the time, or use the bookingId.",
+        )
+    if len(matches) > 1:
+        raise ToolFailure(
+            "ambiguous_booking",
+            f"{email} has {len(matches)} bookings at that time; cancel one by its bookingId.",
+            data={"bookingIds": [b.uid for b in matches]},
+        )
+    return matches[0].uid
+
+
 @handles(FunctionKind.CALCOM, Action.CANCEL_BOOKING)
 async def cancel_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> Outcome:
     tz = common.zone(spec, arguments)
+    _, api_key = await _integration(runtime, spec)
     booking_id = common.text(arguments, "bookingId")
     if booking_id is None:
-        raise ToolFailure(
-            "invalid_arguments",
-            "Give the bookingId that create_booking returned to cancel a Cal.com booking.",
-        )
-    _, api_key = await _integration(runtime, spec)
+        booking_id = await _find_booking(runtime.calcom, api_key, arguments, tz)
     booking = await runtime.calcom.cancel_booking(
         api_key, booking_id, common.text(arguments, "reason")
     )
