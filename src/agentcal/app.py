@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,7 @@ from agentcal.health import router as health_router
 from agentcal.observability import ObservabilityMiddleware
 from agentcal.runtime import (
     actions,  # noqa: F401 - registers the provider actions
+    idempotency,
     mcp_server,
 )
 from agentcal.runtime.calls import router as calls_router
@@ -56,10 +58,13 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
             calcom=app.state.calcom,
             google=app.state.google,
         )
+        # Expired idempotency keys hold old results (names, e-mails): purge them hourly.
+        purger = asyncio.create_task(idempotency.purge_forever(app.state.sessionmaker))
         try:
             async with mcp_server.run(app):  # stops MCP exchanges before what they use
                 yield
         finally:
+            purger.cancel()
             await app.state.calcom.aclose()
             await app.state.google.aclose()
             await engine.dispose()

@@ -24,6 +24,7 @@ from agentcal.database import utcnow
 from agentcal.functions.models import GoogleCalendarPlugin
 from agentcal.google_calendar.client import GoogleCalendarClient
 from agentcal.runtime.models import ToolCallRecord
+from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.functions.support import body_for, make_bot
@@ -395,6 +396,11 @@ async def test_fifty_concurrent_bookings_of_one_slot_give_one_booking(
 ) -> None:
     setup = await _function(tenant, sandbox)
     args = _book(next_monday(), "14:00")
+    # A slow freeBusy keeps every call inside its re-check long enough to overlap the
+    # others: without the calendar lock, several see the slot free and book it.
+    sandbox.state.faults.rules.append(
+        Fault(path_prefix="/google/calendar/v3/freeBusy", latency_ms=40, times=-1)
+    )
     clients = [tenant.client() for _ in range(50)]
     responses = await asyncio.gather(
         *(

@@ -14,6 +14,7 @@ with `ok: false`; only the caller's own mistakes are HTTP errors.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -153,7 +154,18 @@ def decode_arguments(raw: Any) -> dict[str, Any]:
 
 async def execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) -> dict[str, Any]:
     """Run one call and answer its result (SPEC §4.2). Never raises for tool failures;
-    raises `IdempotencyConflict` (HTTP 409) for a reused key with other arguments."""
+    raises `IdempotencyConflict` (HTTP 409) for a reused key with other arguments.
+
+    The call runs in a task of its own, shielded from the caller's cancellation: once a
+    booking has started, a client that hangs up must not leave it half done (booked
+    but unrecorded, its key released so that a retry books again). The result is then
+    stored for the retry to replay.
+    """
+    task = asyncio.ensure_future(_execute(runtime, catalog, scope, call))
+    return await asyncio.shield(task)
+
+
+async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) -> dict[str, Any]:
     spec = catalog.resolve(call.name)
     if spec is None:
         names = ", ".join(t.name for t in catalog.offered()) or "none"
@@ -222,6 +234,12 @@ async def _run(
         code = getattr(exc, "code", None) or _CODE_BY_STATUS.get(exc.status_code, "error")
         data = getattr(exc, "data", None)
         return _failure(call, code, exc.detail, data=data or None), code, None
+    except Exception:
+        # A bug or a broken deployment (a missing key, the database down): still a
+        # result the model can read, and audited; the details go to the log only.
+        log.exception("tool call failed", tool=spec.name, action=spec.action.value)
+        message = "the calendar tool failed unexpectedly; try again later"
+        return _failure(call, "internal_error", message, retryable=True), "internal_error", None
     result = _result(call, True, outcome.content, {"data": outcome.data})
     return result, "ok", outcome.booking_id
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agentcal.database import utcnow
 from agentcal.errors import Conflict
 from agentcal.runtime.models import IdempotencyRecord
+
+log = structlog.get_logger("agentcal.runtime")
 
 KEEP_FOR = timedelta(hours=24)
 # A call gives up after 15 s (SPEC §5.3); a claim still running well after that belongs
@@ -129,3 +132,18 @@ async def purge_expired(session: AsyncSession) -> int:
         delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+PURGE_EVERY = 3600.0  # seconds
+
+
+async def purge_forever(sessionmaker: Sessionmaker, every: float = PURGE_EVERY) -> None:
+    """Delete expired keys (and the results they hold) every `every` seconds; run as a
+    background task of the app's lifespan."""
+    while True:
+        try:
+            async with sessionmaker() as session, session.begin():
+                await purge_expired(session)
+        except Exception:  # the database may be briefly away; try again next time
+            log.warning("could not purge expired idempotency keys", exc_info=True)
+        await asyncio.sleep(every)

@@ -20,6 +20,7 @@ from agentcal.scheduling.times import (
 
 MAX_SPOKEN_SLOTS = 12  # SPEC §4.2
 MAX_ALTERNATIVES = 5  # SPEC §4.5
+MAX_CONTENT = 600  # SPEC §4.2
 
 
 def now() -> datetime:
@@ -78,8 +79,15 @@ def slots_content(
             f"No free {minutes}-minute times for {owner} between {speakable(first, tz)} "
             f"and {speakable(last, tz)} ({zone_name(tz)})."
         )
-    listed = speakable_times([s for s, _ in slots], tz, limit=MAX_SPOKEN_SLOTS)  # says "N more"
-    return f"Free {minutes}-minute times for {owner} ({zone_name(tz)}): {listed}."
+    head = f"Free {minutes}-minute times for {owner} ({zone_name(tz)}): "
+    starts = [s for s, _ in slots]
+    # List as many as fit in a result's 600 characters (at most 12); the rest are
+    # counted ("and N more"), never cut off mid-list.
+    for limit in range(MAX_SPOKEN_SLOTS, 0, -1):
+        text = f"{head}{speakable_times(starts, tz, limit=limit)}."
+        if len(text) <= MAX_CONTENT:
+            return text
+    return text
 
 
 def nearest(
