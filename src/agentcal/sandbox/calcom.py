@@ -392,9 +392,12 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
             )
         return None
 
-    def _owned(
-        request: Request, uid: str, authorization: str | None
+    def _booking(
+        request: Request, uid: str, version: str | None, authorization: str | None
     ) -> SandboxBooking | JSONResponse:
+        """The booking `uid`, after the version and key checks every booking route makes."""
+        if refused := _booking_version(request, version):
+            return refused
         caller = _caller(state, authorization)
         if caller is False:
             return calcom_error(request, 401, "UnauthorizedException", "Invalid API key")
@@ -480,9 +483,7 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
         cal_api_version: Annotated[str | None, Header(alias="cal-api-version")] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
-        if refused := _booking_version(request, cal_api_version):
-            return refused
-        found = _owned(request, uid, authorization)
+        found = _booking(request, uid, cal_api_version, authorization)
         if isinstance(found, JSONResponse):
             return found
         return JSONResponse({"status": "success", "data": found.output()})
@@ -494,9 +495,7 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
         cal_api_version: Annotated[str | None, Header(alias="cal-api-version")] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
-        if refused := _booking_version(request, cal_api_version):
-            return refused
-        found = _owned(request, uid, authorization)
+        found = _booking(request, uid, cal_api_version, authorization)
         if isinstance(found, JSONResponse):
             return found
         if found.status == "cancelled":
@@ -519,9 +518,7 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
         cal_api_version: Annotated[str | None, Header(alias="cal-api-version")] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
-        if refused := _booking_version(request, cal_api_version):
-            return refused
-        found = _owned(request, uid, authorization)
+        found = _booking(request, uid, cal_api_version, authorization)
         if isinstance(found, JSONResponse):
             return found
         try:

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agentcal.runtime.catalog import ToolSpec
-from agentcal.runtime.executor import ToolFailure
+from agentcal.runtime.executor import MAX_CONTENT, ToolFailure
 from agentcal.scheduling.times import (
     iso_local,
     iso_utc,
@@ -20,7 +20,6 @@ from agentcal.scheduling.times import (
 
 MAX_SPOKEN_SLOTS = 12  # SPEC §4.2
 MAX_ALTERNATIVES = 5  # SPEC §4.5
-MAX_CONTENT = 600  # SPEC §4.2
 
 
 def now() -> datetime:
