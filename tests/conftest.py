@@ -61,7 +61,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def database_url(data_dir: Path) -> str:
-    return PG_URL or f"sqlite+aiosqlite:///{data_dir / 'test.db'}"
+    return PG_URL or f"sqlite+agentcal:///{data_dir / 'test.db'}"
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+import agentcal.sqlite_driver  # noqa: F401 - registers `sqlite+agentcal://`
+
 # Stable constraint names, so Alembic can alter them on both backends.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -74,25 +76,44 @@ class TimestampedMixin:
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside the writer; busy_timeout makes writers queue instead
-    # of failing; secure_delete overwrites freed pages so deleted secrets leave nothing.
+    # WAL lets readers run beside the writer; secure_delete overwrites freed pages so
+    # deleted secrets leave nothing.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
+def _threaded_sqlite_on_connect(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_on_connect(dbapi_connection, record)
+    # aiosqlite waits in its own thread, so SQLite's busy handler may block there and
+    # make writers queue instead of failing. (`sqlite+agentcal` waits asynchronously.)
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_TIMEOUT * 1000)}")
+    cursor.close()
+
+
+SQLITE_TIMEOUT = 10.0  # seconds a statement waits for another writer
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `url`, with the SQLite pragmas agentcal relies on."""
+    """An async engine for `url`, with the SQLite pragmas agentcal relies on.
+
+    `sqlite:///…` means agentcal's own driver (`agentcal.sqlite_driver`), which runs
+    statements on the event loop's thread; `sqlite+aiosqlite:///…` the threaded one.
+    """
+    if url.startswith("sqlite:"):
+        url = "sqlite+agentcal:" + url.removeprefix("sqlite:")
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"timeout": 10})
+        kwargs.setdefault("connect_args", {"timeout": SQLITE_TIMEOUT})
     else:
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        threaded = engine.dialect.driver == "aiosqlite"
+        on_connect = _threaded_sqlite_on_connect if threaded else _sqlite_on_connect
+        event.listen(engine.sync_engine, "connect", on_connect)
     return engine
 
 
