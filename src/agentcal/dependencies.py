@@ -19,7 +19,9 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _keyring(request: Request) -> Keyring:
+# The dependencies here are `async def` although most never await: FastAPI runs a plain
+# `def` dependency in its thread pool, a thread hop on every request.
+async def _keyring(request: Request) -> Keyring:
     keyring: Keyring = request.app.state.keyring
     return keyring
 
@@ -27,10 +29,11 @@ def _keyring(request: Request) -> Keyring:
 # scope="function": the session commits when the endpoint returns, *before* the response
 # is sent, so a failed commit can never hide behind a 2xx already on the wire.
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
+
 KeyringDep = Annotated[Keyring, Depends(_keyring)]
 
 
-def _calcom(request: Request) -> CalcomClient:
+async def _calcom(request: Request) -> CalcomClient:
     client: CalcomClient = request.app.state.calcom
     return client
 
@@ -38,7 +41,7 @@ def _calcom(request: Request) -> CalcomClient:
 Calcom = Annotated[CalcomClient, Depends(_calcom)]
 
 
-def _google(request: Request) -> GoogleCalendarClient:
+async def _google(request: Request) -> GoogleCalendarClient:
     client: GoogleCalendarClient = request.app.state.google
     return client
 

@@ -35,7 +35,7 @@ class Page:
         return rows[: self.limit]
 
 
-def _page(
+async def _page(  # async: a plain def would run in FastAPI's thread pool
     page: int = Query(default=1, ge=1, le=100_000, description="1-based page number"),
     limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="items per page"),
 ) -> Page:
