@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
@@ -42,6 +45,13 @@ class Sealed:
 class Key:
     id: str
     aead: AESGCM
+    mac_key: bytes  # for fingerprints; derived, so one secret serves both
+
+
+def _mac_key(raw: bytes) -> bytes:
+    # Its own key, derived with HKDF: the AES key is never used for anything but AES.
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"agentcal fingerprint")
+    return hkdf.derive(raw)
 
 
 def generate_key() -> str:
@@ -77,7 +87,7 @@ def parse_key(entry: str) -> Key:
     raw = _decode_key(material)
     if not kid:
         kid = hashlib.sha256(raw).hexdigest()[:12]
-    return Key(id=kid, aead=AESGCM(raw))
+    return Key(id=kid, aead=AESGCM(raw), mac_key=_mac_key(raw))
 
 
 class Keyring:
@@ -103,6 +113,18 @@ class Keyring:
     @property
     def key_ids(self) -> list[str]:
         return list(self._by_id)
+
+    def fingerprint(self, data: bytes) -> str:
+        """HMAC-SHA256 of `data` under the current key, in hex: equal data, equal
+        fingerprints, yet no one without the key can test a guess (an e-mail) against it."""
+        return hmac.new(self._current.mac_key, data, hashlib.sha256).hexdigest()
+
+    def fingerprints(self, data: bytes) -> frozenset[str]:
+        """`data`'s fingerprint under every configured key: one made before a rotation
+        still matches."""
+        return frozenset(
+            hmac.new(key.mac_key, data, hashlib.sha256).hexdigest() for key in self._by_id.values()
+        )
 
     def seal(self, plaintext: str, aad: bytes) -> Sealed:
         nonce = os.urandom(_NONCE_BYTES)

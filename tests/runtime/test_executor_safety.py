@@ -82,14 +82,16 @@ async def test_a_caller_hanging_up_mid_booking_leaves_it_finished_and_replayable
 
 
 async def test_the_purge_task_deletes_expired_keys(app: FastAPI) -> None:
-    sessions = app.state.sessionmaker
-    got = await idempotency.claim(sessions, "bot:p", "old", "h")
-    await idempotency.complete(sessions, got.record_id, {"ok": True, "content": "x"})
+    sessions, engine, keyring = app.state.sessionmaker, app.state.engine, app.state.keyring
+    got = await idempotency.claim(engine, keyring, "bot:p", "old", "h")
+    assert got.record_id is not None
+    async with engine.begin() as connection:
+        await idempotency.complete(connection, keyring, got.record_id, {"ok": True})
     async with sessions.begin() as session:
         await session.execute(
             update(IdempotencyRecord).values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    task = asyncio.create_task(idempotency.purge_forever(sessions, every=0.01))
+    task = asyncio.create_task(idempotency.purge_forever(engine, every=0.01))
     await asyncio.sleep(0.1)
     task.cancel()
     async with sessions() as session:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentcal.database import utcnow
 from agentcal.runtime.models import ToolCallRecord
 
 TOOL_CALLS = Counter(
@@ -35,24 +38,29 @@ class CallRecord:
     provider_booking_id: str | None = None
 
 
-async def record_call(sessionmaker: async_sessionmaker[AsyncSession], call: CallRecord) -> None:
-    """Write the record in a transaction of its own: a failed call is recorded too,
-    whatever becomes of the caller's unit of work."""
+_RECORD = insert(cast(Table, ToolCallRecord.__table__))  # built once, as in `idempotency`
+
+
+async def record_call(connection: AsyncConnection, call: CallRecord) -> None:
+    """Write the record in the caller's transaction, which commits it with the call's
+    idempotency result: one write per call, and a failed call is recorded too."""
     TOOL_CALLS.labels(call.function_kind, call.action, call.outcome).inc()
     TOOL_CALL_LATENCY.labels(call.function_kind, call.action).observe(call.latency_ms / 1000)
-    async with sessionmaker() as session, session.begin():
-        session.add(
-            ToolCallRecord(
-                institution_id=call.institution_id,
-                bot_id=call.bot_id,
-                function_kind=call.function_kind,
-                function_id=call.function_id,
-                action=call.action,
-                tool_name=call.tool_name,
-                call_id=call.call_id,
-                arguments_hash=call.arguments_hash,
-                outcome=call.outcome,
-                latency_ms=call.latency_ms,
-                provider_booking_id=call.provider_booking_id,
-            )
-        )
+    await connection.execute(
+        _RECORD,
+        {
+            "id": uuid.uuid4(),
+            "institution_id": call.institution_id,
+            "bot_id": call.bot_id,
+            "function_kind": call.function_kind,
+            "function_id": call.function_id,
+            "action": call.action,
+            "tool_name": call.tool_name,
+            "call_id": call.call_id,
+            "arguments_hash": call.arguments_hash,
+            "outcome": call.outcome,
+            "latency_ms": call.latency_ms,
+            "provider_booking_id": call.provider_booking_id,
+            "created_at": utcnow(),
+        },
+    )

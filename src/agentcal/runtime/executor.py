@@ -26,11 +26,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentcal import retries
-from agentcal.calcom.client import CalcomClient
+from agentcal.calcom.client import CalcomClient, EventType
 from agentcal.crypto import Keyring
 from agentcal.errors import AgentcalError
 from agentcal.google_calendar.client import GoogleCalendarClient
 from agentcal.locks import KeyedLocks
+from agentcal.memo import Memo
 from agentcal.runtime import idempotency
 from agentcal.runtime.audit import CallRecord, record_call
 from agentcal.runtime.catalog import Action, Catalog, FunctionKind, ToolSpec
@@ -53,6 +54,23 @@ class Runtime:
     calcom: CalcomClient
     google: GoogleCalendarClient
     calendar_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    # A Cal.com user's event types by (API key hash, username); see `event_types_memo`.
+    event_types: Memo[tuple[str, str], list[EventType]] = field(
+        default_factory=lambda: event_types_memo(0)
+    )
+    # One fetch of a user's event types at a time: concurrent calls on a cold cache wait
+    # for the first one's answer instead of each asking Cal.com.
+    event_type_fetches: KeyedLocks = field(default_factory=KeyedLocks)
+
+
+# Event types change in Cal.com, out of agentcal's sight, and rarely: a minute's
+# delay is the price of not fetching them before every availability check.
+EVENT_TYPES_SECONDS = 60.0
+
+
+def event_types_memo(cache_seconds: float) -> Memo[tuple[str, str], list[EventType]]:
+    """Off when caching is off (`AGENTCAL_CACHE_SECONDS=0`)."""
+    return Memo((), ttl=EVENT_TYPES_SECONDS if cache_seconds > 0 else 0)
 
 
 @dataclass(slots=True)
@@ -62,6 +80,8 @@ class Outcome:
     content: str
     data: dict[str, Any]
     booking_id: str | None = None  # for the audit record
+    # What the function's notification settings say about this change (SPEC §4.6).
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ToolFailure(Exception):
@@ -81,7 +101,20 @@ class ToolFailure(Exception):
 # Errors without a tool code (e.g. a function deleted mid-call), by their HTTP status.
 _CODE_BY_STATUS = {404: "not_found", 409: "conflict", 422: "invalid_request", 503: "unavailable"}
 
-Handler = Callable[[Runtime, ToolSpec, dict[str, Any]], Awaitable[Outcome]]
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a handler may need to know about the call beyond its arguments."""
+
+    # Unique per call and stable across its repeats ("<scope>:<call id>"); None for a
+    # call without an id. Providers that accept client-chosen ids derive them from it.
+    key: str | None = None
+    # The key was taken over from a process that died mid-call: this call's effects
+    # (an event it created) may already exist and must be looked for, not repeated.
+    resumed: bool = False
+
+
+Handler = Callable[[Runtime, ToolSpec, dict[str, Any], CallContext], Awaitable[Outcome]]
 HANDLERS: dict[tuple[FunctionKind, Action], Handler] = {}
 
 
@@ -174,47 +207,57 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
         arguments = decode_arguments(call.arguments)
     except ToolFailure as failure:
         return _failure(call, failure.code, failure.message)
-    args_hash = idempotency.arguments_hash(call.name, arguments)
+    args_hash = idempotency.arguments_hash(runtime.keyring, call.name, arguments)
 
     claim = None
     if call.id:
         claim = await idempotency.claim(
-            runtime.sessionmaker, scope.idempotency_scope, call.id, args_hash
-        )
+            runtime.engine, runtime.keyring, scope.idempotency_scope, call.id, args_hash,
+            also_matching=_older_hashes(runtime, call.name, arguments),
+        )  # fmt: skip
         if claim.replay is not None:
             return {**claim.replay, "toolCallId": call.id}
+    context = CallContext(
+        key=f"{scope.idempotency_scope}:{call.id}" if call.id else None,
+        resumed=claim is not None and claim.resumed,
+    )
     started = time.perf_counter()
-    booking_id: str | None = None
     try:
-        result, outcome_code, booking_id = await _run(runtime, spec, call, arguments)
+        result, outcome_code, booking_id = await _run(runtime, spec, call, arguments, context)
     except BaseException:
         if claim is not None and claim.record_id is not None:
-            await idempotency.release(runtime.sessionmaker, claim.record_id)
+            await idempotency.release(runtime.engine, claim.record_id)
         raise
-    latency = int((time.perf_counter() - started) * 1000)
-    await record_call(
-        runtime.sessionmaker,
-        CallRecord(
-            institution_id=scope.institution_id,
-            bot_id=scope.bot_id,
-            function_kind=spec.kind.value,
-            function_id=spec.function_id,
-            action=spec.action.value,
-            tool_name=spec.name,
-            call_id=call.id,
-            arguments_hash=args_hash,
-            outcome=outcome_code,
-            latency_ms=latency,
-            provider_booking_id=booking_id,
-        ),
+    record = CallRecord(
+        institution_id=scope.institution_id,
+        bot_id=scope.bot_id,
+        function_kind=spec.kind.value,
+        function_id=spec.function_id,
+        action=spec.action.value,
+        tool_name=spec.name,
+        call_id=call.id,
+        arguments_hash=args_hash,
+        outcome=outcome_code,
+        latency_ms=int((time.perf_counter() - started) * 1000),
+        provider_booking_id=booking_id,
     )
-    if claim is not None and claim.record_id is not None:
-        await idempotency.complete(runtime.sessionmaker, claim.record_id, result)
+    # One transaction: the audit record and the result to replay land together.
+    async with runtime.engine.begin() as connection:
+        await record_call(connection, record)
+        if claim is not None and claim.record_id is not None:
+            await idempotency.complete(connection, runtime.keyring, claim.record_id, result)
     return result
 
 
+def _older_hashes(runtime: Runtime, name: str, arguments: dict[str, Any]) -> frozenset[str]:
+    """The arguments' fingerprints under keys other than the current one (a rotation)."""
+    if len(runtime.keyring.key_ids) == 1:
+        return frozenset()
+    return idempotency.arguments_hashes(runtime.keyring, name, arguments)
+
+
 async def _run(
-    runtime: Runtime, spec: ToolSpec, call: Call, arguments: dict[str, Any]
+    runtime: Runtime, spec: ToolSpec, call: Call, arguments: dict[str, Any], context: CallContext
 ) -> tuple[dict[str, Any], str, str | None]:
     """The result, its outcome code for the audit, and the provider booking id."""
     if not spec.enabled:
@@ -225,7 +268,7 @@ async def _run(
         return _failure(call, "not_supported", f"{spec.action} is not available"), "error", None
     try:
         with retries.call_budget(CALL_BUDGET):
-            outcome = await handler(runtime, spec, arguments)
+            outcome = await handler(runtime, spec, arguments, context)
     except ToolFailure as failure:
         result = _failure(call, failure.code, failure.message, retryable=failure.retryable,
                           data=failure.data)  # fmt: skip
@@ -240,7 +283,8 @@ async def _run(
         log.exception("tool call failed", tool=spec.name, action=spec.action.value)
         message = "the calendar tool failed unexpectedly; try again later"
         return _failure(call, "internal_error", message, retryable=True), "internal_error", None
-    result = _result(call, True, outcome.content, {"data": outcome.data})
+    payload = {"data": outcome.data, "notifications": outcome.notifications}
+    result = _result(call, True, outcome.content, payload)
     return result, "ok", outcome.booking_id
 
 

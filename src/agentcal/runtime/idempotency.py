@@ -6,24 +6,31 @@ constraint makes exactly one claimant win, in one process or across replicas. Th
   and waits for it while it runs, so the provider is never called twice;
 * a repeat with different arguments is a conflict (HTTP 409);
 * a claim left `running` by a process that died is taken over once it is older than
-  the longest a call can take.
+  the longest a call can take; the claim says so (`resumed`), because that call's
+  effects (a booking) may exist.
+
+Results are stored sealed with the keyring: they name attendees. Everything here is
+SQLAlchemy Core on the engine, not the ORM: it runs on every tool call, and the ORM's
+unit of work costs more than the statements themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
+import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from agentcal.crypto import Keyring, Sealed
 from agentcal.database import utcnow
 from agentcal.errors import Conflict
 from agentcal.runtime.models import IdempotencyRecord
@@ -36,13 +43,38 @@ KEEP_FOR = timedelta(hours=24)
 STALE_AFTER = timedelta(seconds=60)
 RUNNING, DONE = "running", "done"
 
-Sessionmaker = async_sessionmaker[AsyncSession]
+_KEYS = cast(Table, IdempotencyRecord.__table__)
+# Built once: constructing a statement costs more than running it on SQLite.
+_CLAIM = insert(_KEYS)
+_HELD = select(
+    _KEYS.c.id, _KEYS.c.arguments_hash, _KEYS.c.state, _KEYS.c.created_at,
+    _KEYS.c.expires_at, _KEYS.c.result, _KEYS.c.result_ciphertext, _KEYS.c.result_key_id,
+).where(_KEYS.c.scope == bindparam("scope"), _KEYS.c.key == bindparam("key"))  # fmt: skip
+_DROP = delete(_KEYS).where(_KEYS.c.id == bindparam("record_id"))
+_COMPLETE = (
+    update(_KEYS)
+    .where(_KEYS.c.id == bindparam("record_id"))
+    .values(state=DONE, result_ciphertext=bindparam("blob"), result_key_id=bindparam("kid"))
+)
 
 
-def arguments_hash(name: str, arguments: Any) -> str:
-    """The same call, whatever the key order or spacing of its JSON."""
-    canonical = json.dumps([name, arguments], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def arguments_hash(keyring: Keyring, name: str, arguments: Any) -> str:
+    """The call's fingerprint, whatever the key order or spacing of its JSON: an HMAC,
+    so the audit trail cannot confirm a guessed e-mail."""
+    return keyring.fingerprint(_canonical(name, arguments))
+
+
+def arguments_hashes(keyring: Keyring, name: str, arguments: Any) -> frozenset[str]:
+    """The fingerprints a stored key may carry for this call, one per configured key."""
+    return keyring.fingerprints(_canonical(name, arguments))
+
+
+def _canonical(name: str, arguments: Any) -> bytes:
+    return json.dumps([name, arguments], sort_keys=True, separators=(",", ":")).encode()
+
+
+def _aad(record_id: uuid.UUID) -> bytes:
+    return f"idempotency_keys.result:{record_id}".encode()
 
 
 class IdempotencyConflict(Conflict):
@@ -57,52 +89,56 @@ class IdempotencyConflict(Conflict):
 class Claim:
     """Either the right to run the call (`record_id`) or the result to replay."""
 
-    record_id: Any = None
+    record_id: uuid.UUID | None = None
     replay: dict[str, Any] | None = None
+    resumed: bool = False  # taken over from a process that died while running the call
 
 
 async def claim(
-    sessionmaker: Sessionmaker,
+    engine: AsyncEngine,
+    keyring: Keyring,
     scope: str,
     key: str,
     args_hash: str,
     *,
+    also_matching: Collection[str] = (),
     wait: float = 30.0,
     poll: float = 0.05,
 ) -> Claim:
-    """Claim `key` in `scope` for a call with `args_hash`, or the stored result to replay."""
+    """Claim `key` in `scope` for a call with `args_hash`, or the stored result to replay.
+
+    `also_matching`: other hashes of the same arguments (under older keys).
+    """
     deadline = time.monotonic() + wait
+    resumed = False
     while True:
         now = utcnow()
-        record = IdempotencyRecord(
-            scope=scope, key=key, arguments_hash=args_hash, state=RUNNING,
-            created_at=now, expires_at=now + KEEP_FOR,
-        )  # fmt: skip
+        record_id = uuid.uuid4()
         try:
-            async with sessionmaker() as session, session.begin():
-                session.add(record)
-            return Claim(record_id=record.id)
+            async with engine.begin() as connection:
+                await connection.execute(
+                    _CLAIM,
+                    {"id": record_id, "scope": scope, "key": key, "arguments_hash": args_hash,
+                     "state": RUNNING, "created_at": now, "expires_at": now + KEEP_FOR},
+                )  # fmt: skip
+            return Claim(record_id=record_id, resumed=resumed)
         except IntegrityError:
             pass  # someone holds the key: see what they hold
-        async with sessionmaker() as session, session.begin():
-            held = await session.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
-                )
-            )
+        async with engine.begin() as connection:
+            held = (await connection.execute(_HELD, {"scope": scope, "key": key})).first()
             if held is None:
                 continue  # released meanwhile: claim again
-            if held.expires_at <= now or (
-                held.state == RUNNING and held.created_at <= now - STALE_AFTER
-            ):
-                await session.execute(
-                    delete(IdempotencyRecord).where(IdempotencyRecord.id == held.id)
-                )
+            orphaned = held.state == RUNNING and held.created_at <= now - STALE_AFTER
+            if held.expires_at <= now or orphaned:
+                await connection.execute(_DROP, {"record_id": held.id})
+                resumed = orphaned
                 continue  # expired, or orphaned by a dead process: take it over
-            if held.arguments_hash != args_hash:
+            if held.arguments_hash != args_hash and held.arguments_hash not in also_matching:
                 raise IdempotencyConflict(key)
-            if held.state == DONE and held.result is not None:
-                return Claim(replay=held.result)
+            if held.state == DONE:
+                result = _stored_result(keyring, held)
+                if result is not None:
+                    return Claim(replay=result)
         if time.monotonic() >= deadline:
             raise Conflict(
                 f"a call with the idempotency key {key!r} is still running; retry shortly"
@@ -110,40 +146,47 @@ async def claim(
         await asyncio.sleep(poll)
 
 
-async def complete(sessionmaker: Sessionmaker, record_id: Any, result: dict[str, Any]) -> None:
-    """Store the finished call's result for replays."""
-    async with sessionmaker() as session, session.begin():
-        await session.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.id == record_id)
-            .values(state=DONE, result=result)
-        )
+def _stored_result(keyring: Keyring, held: Any) -> dict[str, Any] | None:
+    if held.result_ciphertext is not None:
+        plain = keyring.open(Sealed(held.result_key_id, held.result_ciphertext), _aad(held.id))
+        result: dict[str, Any] = json.loads(plain)
+        return result
+    legacy: dict[str, Any] | None = held.result  # stored in clear before migration 0004
+    return legacy
 
 
-async def release(sessionmaker: Sessionmaker, record_id: Any) -> None:
-    """Give a claim up (the call failed before it had a result), so a repeat can run."""
-    async with sessionmaker() as session, session.begin():
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
-
-
-async def purge_expired(session: AsyncSession) -> int:
-    """Delete keys past their 24 h; returns how many."""
-    result = await session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow())
+async def complete(
+    connection: AsyncConnection, keyring: Keyring, record_id: uuid.UUID, result: dict[str, Any]
+) -> None:
+    """Store the finished call's result, sealed, for replays (in the caller's transaction)."""
+    sealed = keyring.seal(json.dumps(result, separators=(",", ":")), _aad(record_id))
+    await connection.execute(
+        _COMPLETE, {"record_id": record_id, "blob": sealed.blob, "kid": sealed.key_id}
     )
+
+
+async def release(engine: AsyncEngine, record_id: uuid.UUID) -> None:
+    """Give a claim up (the call failed before it had a result), so a repeat can run."""
+    async with engine.begin() as connection:
+        await connection.execute(_DROP, {"record_id": record_id})
+
+
+async def purge_expired(connection: AsyncConnection) -> int:
+    """Delete keys past their 24 h; returns how many."""
+    result = await connection.execute(delete(_KEYS).where(_KEYS.c.expires_at <= utcnow()))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
 PURGE_EVERY = 3600.0  # seconds
 
 
-async def purge_forever(sessionmaker: Sessionmaker, every: float = PURGE_EVERY) -> None:
+async def purge_forever(engine: AsyncEngine, every: float = PURGE_EVERY) -> None:
     """Delete expired keys (and the results they hold) every `every` seconds; run as a
     background task of the app's lifespan."""
     while True:
         try:
-            async with sessionmaker() as session, session.begin():
-                await purge_expired(session)
+            async with engine.begin() as connection:
+                await purge_expired(connection)
         except Exception:  # the database may be briefly away; try again next time
             log.warning("could not purge expired idempotency keys", exc_info=True)
         await asyncio.sleep(every)
