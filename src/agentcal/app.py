@@ -24,9 +24,11 @@ from agentcal.runtime import (
     mcp_server,
 )
 from agentcal.runtime.calls import router as calls_router
+from agentcal.runtime.catalog import catalog_memo
 from agentcal.runtime.endpoints import router as runtime_router
-from agentcal.runtime.executor import Runtime
+from agentcal.runtime.executor import Runtime, event_types_memo
 from agentcal.settings import Settings
+from agentcal.tenancy.auth import principal_memo
 from agentcal.tenancy.endpoints import router as tenancy_router
 
 
@@ -51,15 +53,18 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
             settings.google_client_id,
             settings.google_client_secret,
         )
+        app.state.principals = principal_memo(settings.cache_seconds)
+        app.state.catalogs = catalog_memo(settings.cache_seconds)
         app.state.runtime = Runtime(
             engine=engine,
             sessionmaker=app.state.sessionmaker,
             keyring=app.state.keyring,
             calcom=app.state.calcom,
             google=app.state.google,
+            event_types=event_types_memo(settings.cache_seconds),
         )
         # Expired idempotency keys hold old results (names, e-mails): purge them hourly.
-        purger = asyncio.create_task(idempotency.purge_forever(app.state.sessionmaker))
+        purger = asyncio.create_task(idempotency.purge_forever(engine))
         try:
             async with mcp_server.run(app):  # stops MCP exchanges before what they use
                 yield

@@ -27,13 +27,16 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+    # How long a token, a bot's tools and a Cal.com user's event types are cached in
+    # memory. This process's own changes apply at once; another replica's within this.
+    cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     @cached_property
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file inside the data dir."""
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'agentcal.db').resolve()}"
+        return f"sqlite+agentcal:///{(self.data_dir / 'agentcal.db').resolve()}"
 
     @property
     def key_file(self) -> Path:

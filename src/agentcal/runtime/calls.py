@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from agentcal.dependencies import Session
 from agentcal.errors import InvalidInput
 from agentcal.runtime import catalog as catalogs
-from agentcal.runtime.catalog import Action, Catalog, FunctionKind
+from agentcal.runtime.catalog import Action, Catalog, CatalogMemo, FunctionKind
+from agentcal.runtime.dependencies import Catalogs
 from agentcal.runtime.executor import Call, Runtime, Scope, execute, tool_message
 from agentcal.tenancy.auth import CurrentPrincipal
 
@@ -117,26 +117,26 @@ async def bot_tool_calls(
     botId: uuid.UUID,  # noqa: N803 - SPEC's name
     body: ToolCallsIn,
     principal: CurrentPrincipal,
-    session: Session,
+    memo: Catalogs,
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> ToolCallsOut:
     """Run a bot's tool calls, concurrently; failures of the tools are results."""
-    tools = await catalogs.bot_catalog(session, principal.institution_id, botId)
-    await session.commit()  # nothing to write: end the read before the calls run
+    sessions = request.app.state.sessionmaker  # opened only if the tools aren't cached
+    tools = await catalogs.bot_catalog(sessions, principal.institution_id, botId, memo)
     scope = Scope(principal.institution_id, botId, f"bot:{botId}")
     return await _run_all(_runtime(request), tools, scope, _keyed(body.calls(), idempotency_key))
 
 
 async def _single(
     kind: FunctionKind, function_id: uuid.UUID, body: SingleCallIn, principal: Any,
-    session: Any, request: Request, key: str | None,
+    memo: CatalogMemo, request: Request, key: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     loader = (
         catalogs.integration_catalog if kind is FunctionKind.CALCOM else catalogs.function_catalog
     )
-    tools = await loader(session, principal.institution_id, function_id)
-    await session.commit()
+    sessions = request.app.state.sessionmaker
+    tools = await loader(sessions, principal.institution_id, function_id, memo)
     spec = tools.find(kind, function_id, body.name)
     name = spec.name if spec else body.name.value
     scope = Scope(principal.institution_id, None, f"{kind.value}:{function_id}")
@@ -149,13 +149,13 @@ async def function_call(
     id: uuid.UUID,
     body: SingleCallIn,
     principal: CurrentPrincipal,
-    session: Session,
+    memo: Catalogs,
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Run one action of a Google Calendar function: `{"name": "<action>", "arguments"}`."""
     return await _single(
-        FunctionKind.GOOGLE_CALENDAR, id, body, principal, session, request, idempotency_key
+        FunctionKind.GOOGLE_CALENDAR, id, body, principal, memo, request, idempotency_key
     )
 
 
@@ -164,11 +164,9 @@ async def integration_call(
     id: uuid.UUID,
     body: SingleCallIn,
     principal: CurrentPrincipal,
-    session: Session,
+    memo: Catalogs,
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Run one action of a Cal.com integration: `{"name": "<action>", "arguments"}`."""
-    return await _single(
-        FunctionKind.CALCOM, id, body, principal, session, request, idempotency_key
-    )
+    return await _single(FunctionKind.CALCOM, id, body, principal, memo, request, idempotency_key)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -29,7 +30,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload
 
 from agentcal.bots.service import get_bot
@@ -37,6 +38,7 @@ from agentcal.calcom.models import CalcomIntegration
 from agentcal.calcom.service import get_integration
 from agentcal.functions.models import Function
 from agentcal.functions.service import get_function
+from agentcal.memo import Memo
 
 
 class Action(StrEnum):
@@ -145,6 +147,9 @@ class ToolSpec:
     parameters: tuple[Parameter, ...]
     # Why the tool is not offered (switch off, function inactive); None when it is.
     disabled_reason: str | None = None
+    # The integration or function as read when the catalog was built, so a call needs
+    # no second read. Shared by concurrent calls: read it, never change it.
+    row: CalcomIntegration | Function | None = field(default=None, compare=False, repr=False)
 
     @property
     def enabled(self) -> bool:
@@ -197,6 +202,7 @@ class _Source:
     inactive: str | None  # why the whole function is off
     availability_off: str | None
     booking_off: str | None
+    row: CalcomIntegration | Function
     default_event_type: str | None = None  # Cal.com
     slot_minutes: int | None = None  # Google
 
@@ -229,6 +235,7 @@ def _source(row: CalcomIntegration | Function) -> _Source | None:
             inactive=None if row.is_active else "the integration is inactive (isActive: false)",
             availability_off=None if row.check_availability_enabled else _AVAILABILITY_OFF,
             booking_off=None if row.create_booking_enabled else _BOOKING_OFF,
+            row=row,
             default_event_type=default,
         )
     plugin = row.google_calendar
@@ -247,6 +254,7 @@ def _source(row: CalcomIntegration | Function) -> _Source | None:
         inactive=None if row.is_activated else "the function is inactive (isActivated: false)",
         availability_off=None if plugin.check_availability_enabled else _AVAILABILITY_OFF,
         booking_off=None if plugin.create_booking_enabled else _BOOKING_OFF,
+        row=row,
         slot_minutes=plugin.slot_minutes,
     )
 
@@ -450,6 +458,7 @@ def _specs(source: _Source, slug: str) -> list[ToolSpec]:
             description=f"{_sentence(source, action, check_name)}\n\n{source.prompt}",
             parameters=_parameters(source, action),
             disabled_reason=off[action],
+            row=source.row,
         )
         for action in Action
     ]
@@ -488,12 +497,52 @@ async def _linked(
     return [*integrations, *functions]
 
 
-async def bot_catalog(
-    session: AsyncSession, institution_id: uuid.UUID, bot_id: uuid.UUID
+# ("bot" | "calcom" | "google_calendar", institution id, bot or function id) → tools
+CatalogKey = tuple[str, uuid.UUID, uuid.UUID]
+CatalogMemo = Memo[CatalogKey, Catalog]
+
+
+def catalog_memo(ttl: float) -> CatalogMemo:
+    """Catalogs recently built; a change to a bot, a function or what holds them
+    empties it (see `agentcal.memo`)."""
+    tables = {"bots", "calcom_integrations", "functions", "google_calendar_plugins", "units",
+              "institutions"}  # fmt: skip
+    return Memo(tables, ttl=ttl)
+
+
+# A request's session, or a sessionmaker to open one only if the catalog must be read.
+SessionSource = AsyncSession | async_sessionmaker[AsyncSession]
+
+
+def _opened(source: SessionSource) -> AbstractAsyncContextManager[AsyncSession]:
+    return nullcontext(source) if isinstance(source, AsyncSession) else source()
+
+
+async def _memoized(
+    memo: CatalogMemo | None, key: CatalogKey, build: Callable[[], Awaitable[Catalog]]
 ) -> Catalog:
+    if memo is None:
+        return await build()
+    catalog = memo.get(key)
+    if catalog is None:
+        generation = memo.generation
+        catalog = await build()
+        memo.put(key, catalog, generation)
+    return catalog
+
+
+async def bot_catalog(
+    sessions: SessionSource, institution_id: uuid.UUID, bot_id: uuid.UUID,
+    memo: CatalogMemo | None = None,
+) -> Catalog:  # fmt: skip
     """Every tool of the bot's integrations and functions; another institution's bot → 404."""
-    await get_bot(session, institution_id, bot_id)
-    return build_catalog(await _linked(session, institution_id, bot_id))
+
+    async def build() -> Catalog:
+        async with _opened(sessions) as session:
+            await get_bot(session, institution_id, bot_id)
+            return build_catalog(await _linked(session, institution_id, bot_id))
+
+    return await _memoized(memo, ("bot", institution_id, bot_id), build)
 
 
 async def _in_bot(
@@ -508,18 +557,30 @@ async def _in_bot(
 
 
 async def function_catalog(
-    session: AsyncSession, institution_id: uuid.UUID, function_id: uuid.UUID
-) -> Catalog:
+    sessions: SessionSource, institution_id: uuid.UUID, function_id: uuid.UUID,
+    memo: CatalogMemo | None = None,
+) -> Catalog:  # fmt: skip
     """A Google Calendar function's tools, named as its bot names them."""
-    function = await get_function(session, institution_id, function_id)
-    rows = await _in_bot(session, institution_id, function)
-    return build_catalog(rows).of_function(FunctionKind.GOOGLE_CALENDAR, function.id)
+
+    async def build() -> Catalog:
+        async with _opened(sessions) as session:
+            function = await get_function(session, institution_id, function_id)
+            rows = await _in_bot(session, institution_id, function)
+        return build_catalog(rows).of_function(FunctionKind.GOOGLE_CALENDAR, function.id)
+
+    return await _memoized(memo, (FunctionKind.GOOGLE_CALENDAR, institution_id, function_id), build)
 
 
 async def integration_catalog(
-    session: AsyncSession, institution_id: uuid.UUID, integration_id: uuid.UUID
-) -> Catalog:
+    sessions: SessionSource, institution_id: uuid.UUID, integration_id: uuid.UUID,
+    memo: CatalogMemo | None = None,
+) -> Catalog:  # fmt: skip
     """A Cal.com integration's tools, named as its bot names them."""
-    integration = await get_integration(session, institution_id, integration_id)
-    rows = await _in_bot(session, institution_id, integration)
-    return build_catalog(rows).of_function(FunctionKind.CALCOM, integration.id)
+
+    async def build() -> Catalog:
+        async with _opened(sessions) as session:
+            integration = await get_integration(session, institution_id, integration_id)
+            rows = await _in_bot(session, institution_id, integration)
+        return build_catalog(rows).of_function(FunctionKind.CALCOM, integration.id)
+
+    return await _memoized(memo, (FunctionKind.CALCOM, institution_id, integration_id), build)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from agentcal.dependencies import Session
 from agentcal.runtime import catalog
+from agentcal.runtime.dependencies import Catalogs
 from agentcal.runtime.formats import render
 from agentcal.runtime.schemas import ToolFormat, ToolList
 from agentcal.tenancy.auth import CurrentPrincipal
@@ -35,6 +36,7 @@ async def bot_tools(
     botId: uuid.UUID,  # noqa: N803 - the path parameter keeps SPEC's name
     principal: CurrentPrincipal,
     session: Session,
+    memo: Catalogs,
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """The tools of every active function and integration linked to the bot.
@@ -42,7 +44,7 @@ async def bot_tools(
     Names are unique within the bot; switched-off actions and inactive functions
     offer nothing.
     """
-    tools = await catalog.bot_catalog(session, principal.institution_id, botId)
+    tools = await catalog.bot_catalog(session, principal.institution_id, botId, memo)
     return ToolList(tools=render(tools.offered(), tool_format))
 
 
@@ -51,10 +53,11 @@ async def function_tools(
     id: uuid.UUID,
     principal: CurrentPrincipal,
     session: Session,
+    memo: Catalogs,
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """A Google Calendar function's tools, named as in its bot's tool list."""
-    tools = await catalog.function_catalog(session, principal.institution_id, id)
+    tools = await catalog.function_catalog(session, principal.institution_id, id, memo)
     return ToolList(tools=render(tools.offered(), tool_format))
 
 
@@ -63,8 +66,9 @@ async def integration_tools(
     id: uuid.UUID,
     principal: CurrentPrincipal,
     session: Session,
+    memo: Catalogs,
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """A Cal.com integration's tools, named as in its bot's tool list."""
-    tools = await catalog.integration_catalog(session, principal.institution_id, id)
+    tools = await catalog.integration_catalog(session, principal.institution_id, id, memo)
     return ToolList(tools=render(tools.offered(), tool_format))

@@ -55,7 +55,6 @@ from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from agentcal import __version__
-from agentcal.database import session_scope
 from agentcal.errors import AgentcalError
 from agentcal.runtime import catalog as catalogs
 from agentcal.runtime.catalog import Catalog
@@ -102,9 +101,10 @@ class McpEndpoint:
         bot_id: uuid.UUID = scope["path_params"]["botId"]
         # Errors raised here (401, 404, a busy database) are answered as problem
         # details by the app's exception handlers, as for any REST endpoint.
-        async with session_scope(runtime.sessionmaker) as session:
-            principal = await authenticate(Request(scope, receive), session)
-            tools = await catalogs.bot_catalog(session, principal.institution_id, bot_id)
+        principal = await authenticate(Request(scope, receive))
+        tools = await catalogs.bot_catalog(
+            runtime.sessionmaker, principal.institution_id, bot_id, app.state.catalogs
+        )
         bound = BotRequest(runtime, tools, Scope(principal.institution_id, bot_id, f"bot:{bot_id}"))
         await app.state.mcp.handle({**scope, _SCOPE_KEY: bound}, receive, send)
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from agentcal.database import utcnow
-from agentcal.dependencies import Session
 from agentcal.errors import Forbidden, Unauthorized
-from agentcal.tenancy.service import find_token, token_state
+from agentcal.memo import Memo
+from agentcal.tenancy.service import find_token_by_hash, state_at
+from agentcal.tenancy.tokens import hash_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +47,41 @@ def _bearer(request: Request) -> str:
     return credentials
 
 
-async def authenticate(request: Request, session: Session) -> Principal:
-    found = await find_token(session, _bearer(request))
-    if found is None:
-        raise Unauthorized("the access token is not valid")
-    token, role = found
-    state = token_state(token, utcnow())
+@dataclass(frozen=True, slots=True)
+class _KnownToken:
+    """A token as read, kept briefly (see `agentcal.memo`), keyed by its hash."""
+
+    principal: Principal
+    revoked_at: datetime | None
+    expires_at: datetime | None
+
+
+def principal_memo(ttl: float) -> Memo[str, _KnownToken]:
+    """Tokens recently used; a change to tokens, users or institutions empties it."""
+    return Memo({"access_tokens", "users", "institutions"}, ttl=ttl)
+
+
+async def authenticate(request: Request) -> Principal:
+    digest = hash_token(_bearer(request))
+    memo: Memo[str, _KnownToken] = request.app.state.principals
+    known = memo.get(digest)
+    if known is None:
+        generation = memo.generation
+        # A session of its own, opened only on a miss: a tool call whose token and
+        # tools are cached touches no database before its own writes.
+        async with request.app.state.sessionmaker() as session:
+            found = await find_token_by_hash(session, digest)
+        if found is None:
+            raise Unauthorized("the access token is not valid")
+        token, role = found
+        principal = Principal(token.user_id, token.institution_id, role, token.id)
+        known = _KnownToken(principal, token.revoked_at, token.expires_at)
+        memo.put(digest, known, generation)
+    # Expiry is checked on every request, cached or not.
+    state = state_at(known.revoked_at, known.expires_at, utcnow())
     if state != "active":
         raise Unauthorized(f"the access token is {state}; create a new one")
-    return Principal(token.user_id, token.institution_id, role, token.id)
+    return known.principal
 
 
 async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:

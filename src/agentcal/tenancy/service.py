@@ -138,13 +138,15 @@ async def revoke_token(session: AsyncSession, token: AccessToken) -> None:
         await session.flush()
 
 
-async def find_token(session: AsyncSession, token: str) -> tuple[AccessToken, str] | None:
-    """The token record for a clear token, with its user's role, in one query."""
+async def find_token_by_hash(
+    session: AsyncSession, token_hash: str
+) -> tuple[AccessToken, str] | None:
+    """The record of the token with this hash, with its user's role, in one query."""
     row = (
         await session.execute(
             select(AccessToken, User.role)
             .join(User, User.id == AccessToken.user_id)
-            .where(AccessToken.token_hash == hash_token(token))
+            .where(AccessToken.token_hash == token_hash)
         )
     ).first()
     return None if row is None else (row[0], row[1])
@@ -152,9 +154,14 @@ async def find_token(session: AsyncSession, token: str) -> tuple[AccessToken, st
 
 def token_state(token: AccessToken, now: datetime) -> str:
     """`active`, `revoked` or `expired`."""
-    if token.revoked_at is not None:
+    return state_at(token.revoked_at, token.expires_at, now)
+
+
+def state_at(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> str:
+    """A token's state from its revocation and expiry: `active`, `revoked` or `expired`."""
+    if revoked_at is not None:
         return "revoked"
-    if token.expires_at is not None and token.expires_at <= now:
+    if expires_at is not None and expires_at <= now:
         return "expired"
     return "active"
 

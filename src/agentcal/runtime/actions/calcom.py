@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from agentcal.calcom.client import Booking, CalcomClient, EventType
-from agentcal.calcom.errors import CalcomSlotUnavailable
+from agentcal.calcom.errors import CalcomNotFound, CalcomRequestError, CalcomSlotUnavailable
 from agentcal.calcom.models import API_KEY, CalcomIntegration
 from agentcal.errors import NotFound
 from agentcal.locks import calendar_lock
 from agentcal.runtime.actions import common
 from agentcal.runtime.catalog import Action, FunctionKind, ToolSpec
-from agentcal.runtime.executor import Outcome, Runtime, ToolFailure, handles
+from agentcal.runtime.executor import CallContext, Outcome, Runtime, ToolFailure, handles
 from agentcal.scheduling.times import (
     check_range,
     check_start,
@@ -38,8 +39,10 @@ class _Target:
 
 
 async def _integration(runtime: Runtime, spec: ToolSpec) -> tuple[CalcomIntegration, str]:
-    async with runtime.sessionmaker() as session:
-        row = await session.get(CalcomIntegration, spec.function_id)
+    row = spec.row if isinstance(spec.row, CalcomIntegration) else None
+    if row is None:  # a spec built without its row
+        async with runtime.sessionmaker() as session:
+            row = await session.get(CalcomIntegration, spec.function_id)
     if row is None:
         raise NotFound("Cal.com integration", spec.function_id)
     api_key = API_KEY.open(runtime.keyring, row)
@@ -47,11 +50,30 @@ async def _integration(runtime: Runtime, spec: ToolSpec) -> tuple[CalcomIntegrat
     return row, api_key
 
 
+def _types_key(api_key: str, username: str) -> tuple[str, str]:
+    return hashlib.sha256(api_key.encode()).hexdigest(), username
+
+
+async def _event_types(runtime: Runtime, api_key: str, username: str) -> list[EventType]:
+    """The user's event types, fetched at most once a minute (`event_types_memo`)."""
+    key, memo = _types_key(api_key, username), runtime.event_types
+    types = memo.get(key)
+    if types is not None:
+        return types
+    async with runtime.event_type_fetches.hold(key):
+        types = memo.get(key)  # fetched while this call waited
+        if types is None:
+            generation = memo.generation
+            types = await runtime.calcom.event_types(api_key, username)
+            memo.put(key, types, generation)
+    return types
+
+
 async def _target(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> _Target:
     """The event type (SPEC §5.1): the argument, else the default, else the only one."""
     row, api_key = await _integration(runtime, spec)
     wanted = common.text(arguments, "eventTypeSlug")
-    types = await runtime.calcom.event_types(api_key, row.calcom_username)
+    types = await _event_types(runtime, api_key, row.calcom_username)
     if wanted is None and row.default_event_type_id is not None:
         match = [t for t in types if t.id == row.default_event_type_id]
     elif wanted is None and row.default_event_type_slug:
@@ -85,7 +107,7 @@ async def _free(
 
 @handles(FunctionKind.CALCOM, Action.CHECK_AVAILABILITY)
 async def check_availability(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
 ) -> Outcome:
     tz = common.zone(spec, arguments)
     window = parse_range(
@@ -138,7 +160,9 @@ def _booking_data(booking: Booking, tz: ZoneInfo, target: _Target | None) -> dic
 
 
 @handles(FunctionKind.CALCOM, Action.CREATE_BOOKING)
-async def create_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> Outcome:
+async def create_booking(
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+) -> Outcome:
     tz = common.zone(spec, arguments)
     start = parse_start(common.required(arguments, "start"), tz)
     name = common.required(arguments, "attendeeName")
@@ -148,33 +172,49 @@ async def create_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, 
     length = timedelta(minutes=target.event_type.length_in_minutes)
     # One booking per slot: re-check and book under the calendar's lock (SPEC §4.5).
     lock = f"calcom:{target.integration.calcom_username}"
+    # Alternatives for a taken slot are looked up after the lock is released: callers
+    # queued behind a winner must not each hold the calendar for two more requests.
+    booking = None
     async with calendar_lock(runtime.engine, runtime.calendar_locks, lock):
         free = await _free(runtime.calcom, target, start.at, start.at + length, tz)
-        if not any(s == start.at for s, _ in free):
-            raise common.unavailable(
-                start.at, tz, await _alternatives(runtime.calcom, target, start.at, tz)
-            )
-        try:
-            booking = await runtime.calcom.create_booking(
-                target.api_key,
-                start=start.at,
-                attendee_name=name,
-                attendee_email=email,
-                attendee_time_zone=zone_name(tz),
-                attendee_phone=common.text(arguments, "attendeePhone"),
-                event_type_id=target.event_type.id,
-                notes=common.text(arguments, "notes"),
-            )
-        except CalcomSlotUnavailable:  # taken outside agentcal since the re-check
-            raise common.unavailable(
-                start.at, tz, await _alternatives(runtime.calcom, target, start.at, tz)
-            ) from None
+        if any(s == start.at for s, _ in free):
+            booking = await _book(runtime, target, start.at, tz, name, email, arguments)
+    if booking is None:
+        raise common.unavailable(
+            start.at, tz, await _alternatives(runtime.calcom, target, start.at, tz)
+        )
     content = common.booked_content(
         target.event_type.title, name, booking.start, booking.end, tz, booking.uid
     )
     if start.note:
         content = f"{start.note} {content}"
     return Outcome(content, _booking_data(booking, tz, target), booking_id=booking.uid)
+
+
+async def _book(
+    runtime: Runtime, target: _Target, start: datetime, tz: ZoneInfo, name: str, email: str,
+    arguments: dict[str, Any],
+) -> Booking | None:  # fmt: skip
+    """The booking, or None when Cal.com says the slot was taken since the re-check."""
+    try:
+        return await runtime.calcom.create_booking(
+            target.api_key,
+            start=start,
+            attendee_name=name,
+            attendee_email=email,
+            attendee_time_zone=zone_name(tz),
+            attendee_phone=common.text(arguments, "attendeePhone"),
+            event_type_id=target.event_type.id,
+            notes=common.text(arguments, "notes"),
+        )
+    except CalcomSlotUnavailable:  # taken outside agentcal since the re-check
+        return None
+    except (CalcomNotFound, CalcomRequestError):
+        # Perhaps the event type was changed or deleted in Cal.com since it was cached:
+        # the next call fetches the list again.
+        username = target.integration.calcom_username
+        runtime.event_types.discard(_types_key(target.api_key, username))
+        raise
 
 
 async def _find_booking(
@@ -209,7 +249,9 @@ async def _find_booking(
 
 
 @handles(FunctionKind.CALCOM, Action.CANCEL_BOOKING)
-async def cancel_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> Outcome:
+async def cancel_booking(
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+) -> Outcome:
     tz = common.zone(spec, arguments)
     _, api_key = await _integration(runtime, spec)
     booking_id = common.text(arguments, "bookingId")
@@ -224,7 +266,7 @@ async def cancel_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, 
 
 @handles(FunctionKind.CALCOM, Action.RESCHEDULE_BOOKING)
 async def reschedule_booking(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
 ) -> Outcome:
     tz = common.zone(spec, arguments)
     booking_id = common.required(arguments, "bookingId")
