@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,8 +23,9 @@ from sqlalchemy import select, update
 
 from agentcal.database import utcnow
 from agentcal.functions.models import GoogleCalendarPlugin
-from agentcal.google_calendar.client import GoogleCalendarClient
-from agentcal.runtime.models import ToolCallRecord
+from agentcal.google_calendar.client import GoogleCalendarClient, event_id_for
+from agentcal.runtime.actions import google as google_actions
+from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
 from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
@@ -429,6 +431,206 @@ async def test_a_repeated_call_id_replays_without_inserting_twice(
     assert second == first
     assert len(_events(sandbox, setup)) == 1
     assert [u.action for u in sandbox.google.updates_sent] == ["insert"]
+
+
+async def _die_before_storing(app: FastAPI, setup: Setup, call_id: str) -> None:
+    """As if the process running the call died after Google made the event but before
+    the result was stored: the key is left `running`, old enough to be taken over."""
+    async with app.state.sessionmaker.begin() as session:
+        changed = await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.scope == f"bot:{setup.bot_id}",
+                   IdempotencyRecord.key == call_id)
+            .values(state="running", created_at=utcnow() - timedelta(minutes=5), result=None,
+                    result_ciphertext=None, result_key_id=None)
+        )  # fmt: skip
+    assert changed.rowcount == 1
+
+
+async def _expire_key(app: FastAPI, setup: Setup, call_id: str) -> None:
+    """The key's 24 h are over: the call id may be used again for a new call."""
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.scope == f"bot:{setup.bot_id}",
+                   IdempotencyRecord.key == call_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )  # fmt: skip
+
+
+def test_event_ids_derived_from_keys_are_stable_and_valid_for_google() -> None:
+    ids = [event_id_for(f"bot:{uuid.uuid4()}:call_{i}") for i in range(50)]
+    assert len(set(ids)) == 50
+    for event_id in ids:
+        assert 5 <= len(event_id) <= 1024
+        assert set(event_id) <= set("0123456789abcdefghijklmnopqrstuv")
+    assert event_id_for("bot:x:call_1") == event_id_for("bot:x:call_1")
+    assert event_id_for("bot:x:call_1") != event_id_for("bot:y:call_1")
+
+
+async def test_a_booking_made_by_a_call_with_an_id_is_named_after_its_key(
+    tenant: Tenant, sandbox: SandboxServer
+) -> None:
+    setup = await _function(tenant, sandbox)
+    result = await _call(tenant, setup, "create_booking", _book(next_monday(), "09:00"),
+                         call_id="call_named")  # fmt: skip
+    assert result["ok"] is True, result
+    assert result["data"]["bookingId"] == event_id_for(f"bot:{setup.bot_id}:call_named")
+    (event,) = _events(sandbox, setup)
+    assert event["id"] == result["data"]["bookingId"]
+
+
+@pytest.mark.parametrize("meet", [False, True])
+async def test_a_booking_repeated_after_its_process_died_answers_the_event_it_made(
+    tenant: Tenant, sandbox: SandboxServer, app: FastAPI, meet: bool
+) -> None:
+    """The re-check would see the dead call's own event and answer slot_unavailable; a
+    second insert would book twice. The repeat finds the event under the call's id."""
+    setup = await _function(tenant, sandbox, createMeetLink=meet)
+    args = _book(next_monday(), "15:00")
+    first = await _call(tenant, setup, "create_booking", args, call_id="crashed")
+    assert first["ok"] is True, first
+    await _die_before_storing(app, setup, "crashed")
+
+    again = await _call(tenant, setup, "create_booking", args, call_id="crashed")
+    assert again["ok"] is True, again
+    assert again == first
+    assert len(_events(sandbox, setup, live=False)) == 1
+    assert [u.action for u in sandbox.google.updates_sent] == ["insert"]
+
+
+async def test_a_booking_whose_process_died_before_google_made_it_is_made_by_the_repeat(
+    tenant: Tenant, sandbox: SandboxServer, app: FastAPI
+) -> None:
+    setup = await _function(tenant, sandbox)
+    args = _book(next_monday(), "15:00")
+    first = await _call(tenant, setup, "create_booking", args, call_id="crashed-early")
+    sandbox.google.clear_events()  # as if the insert never reached Google
+    await _die_before_storing(app, setup, "crashed-early")
+
+    again = await _call(tenant, setup, "create_booking", args, call_id="crashed-early")
+    assert again["ok"] is True, again
+    assert again["data"]["bookingId"] == first["data"]["bookingId"]
+    (event,) = _events(sandbox, setup)
+    assert event["id"] == first["data"]["bookingId"]
+
+
+@pytest.mark.parametrize("then", ["cancelled", "moved"])
+async def test_a_call_id_used_again_after_its_key_expired_books_anew(
+    tenant: Tenant, sandbox: SandboxServer, app: FastAPI, then: str
+) -> None:
+    """Its derived event id names the old booking, since cancelled or moved; Google
+    answers 409 to that id, and the new booking must not be the old event."""
+    setup = await _function(tenant, sandbox)
+    monday = next_monday()
+    args = _book(monday, "10:00")
+    old = await _call(tenant, setup, "create_booking", args, call_id="call_1")
+    old_id = old["data"]["bookingId"]
+    if then == "cancelled":
+        done = await _call(tenant, setup, "cancel_booking", {"bookingId": old_id})
+    else:
+        done = await _call(tenant, setup, "reschedule_booking",
+                           {"bookingId": old_id, "newStart": f"{monday}T11:00"})  # fmt: skip
+    assert done["ok"] is True, done
+    await _expire_key(app, setup, "call_1")
+
+    new = await _call(tenant, setup, "create_booking", args, call_id="call_1")
+    assert new["ok"] is True, new
+    assert new["data"]["bookingId"] != old_id
+    assert new["data"]["status"] == "confirmed"
+    booked = next(e for e in _events(sandbox, setup) if e["id"] == new["data"]["bookingId"])
+    assert _start(booked) == local(monday, "10:00")
+
+
+@pytest.fixture
+def lock_watch(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the calendar lock was held at each Google token refresh, in order."""
+    held, refreshes = [False], []
+    take_lock = google_actions.calendar_lock
+    refresh = GoogleCalendarClient.refresh_access_token
+
+    @asynccontextmanager
+    async def watched_lock(*args: Any) -> AsyncIterator[None]:
+        async with take_lock(*args):
+            held[0] = True
+            try:
+                yield
+            finally:
+                held[0] = False
+
+    async def watched_refresh(self: GoogleCalendarClient, refresh_token: str) -> Any:
+        refreshes.append(held[0])
+        return await refresh(self, refresh_token)
+
+    monkeypatch.setattr(google_actions, "calendar_lock", watched_lock)
+    monkeypatch.setattr(GoogleCalendarClient, "refresh_access_token", watched_refresh)
+    return refreshes
+
+
+async def test_a_token_due_for_refresh_is_refreshed_before_the_calendar_lock(
+    tenant: Tenant, sandbox: SandboxServer, app: FastAPI, lock_watch: list[bool]
+) -> None:
+    """On PostgreSQL the lock holds a pooled connection; a refresh needs another one."""
+    setup = await _function(tenant, sandbox)
+    monday = next_monday()
+
+    async def expire_token() -> None:
+        async with app.state.sessionmaker.begin() as session:
+            await session.execute(
+                update(GoogleCalendarPlugin)
+                .where(GoogleCalendarPlugin.function_id == uuid.UUID(setup.function_id))
+                .values(access_token_expires_at=utcnow() - timedelta(minutes=1))
+            )
+
+    await expire_token()
+    booked = await _call(tenant, setup, "create_booking", _book(monday, "10:00"))
+    assert booked["ok"] is True, booked
+    assert lock_watch == [False]
+    await expire_token()
+    moved = await _call(
+        tenant, setup, "reschedule_booking",
+        {"bookingId": booked["data"]["bookingId"], "newStart": f"{monday}T11:00"},
+    )  # fmt: skip
+    assert moved["ok"] is True, moved
+    assert lock_watch == [False, False]
+
+
+# ------------------------------------------------------------------ notifications
+
+
+async def test_booking_changes_state_the_functions_notification_settings(
+    tenant: Tenant, sandbox: SandboxServer
+) -> None:
+    """SPEC §4.6: each result of a booking change carries the notification fields, and
+    `waitForSpeechMs` tells a voice channel how long to wait before speaking."""
+    setup = await _function(
+        tenant, sandbox, notificationType="webhook", notificationContentType="json",
+        notificationTarget="https://hooks.example.com/agentcal", notificationDelayMs=250,
+        notificationWaitForSpeech=1500,
+    )  # fmt: skip
+    monday = next_monday()
+    expected = {"type": "webhook", "contentType": "json", "delayMs": 250, "waitForSpeechMs": 1500}
+    booked = await _call(tenant, setup, "create_booking", _book(monday, "10:00"))
+    assert booked["notifications"] == [{"event": "booking.created", **expected}]
+    booking = {"bookingId": booked["data"]["bookingId"]}
+    moved = await _call(tenant, setup, "reschedule_booking",
+                        {**booking, "newStart": f"{monday}T11:00"})  # fmt: skip
+    assert moved["notifications"] == [{"event": "booking.rescheduled", **expected}]
+    cancelled = await _call(tenant, setup, "cancel_booking", booking)
+    assert cancelled["notifications"] == [{"event": "booking.cancelled", **expected}]
+    # Nothing changes, nothing to notify.
+    assert (await _call(tenant, setup, "cancel_booking", booking))["notifications"] == []
+    free = await _call(tenant, setup, "check_availability", {"startDate": monday.isoformat()})
+    assert free["notifications"] == []
+
+
+async def test_a_function_without_notifications_states_none(
+    tenant: Tenant, sandbox: SandboxServer
+) -> None:
+    setup = await _function(tenant, sandbox, notificationWaitForSpeech=1500)
+    booked = await _call(tenant, setup, "create_booking", _book(next_monday(), "10:00"))
+    assert booked["ok"] is True
+    assert booked["notifications"] == []
 
 
 # ------------------------------------------------------------------- cancel, move

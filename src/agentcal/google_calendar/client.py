@@ -16,6 +16,8 @@ errors are built from statuses and Google's `reason` codes, never from request d
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -198,6 +200,18 @@ def new_event_id() -> str:
     A UUID's hex digits are a subset of base32hex, so 32 hex digits fit.
     """
     return uuid.uuid4().hex
+
+
+def event_id_for(key: str) -> str:
+    """The event id for idempotency key `key`: the same for every repeat of one tool
+    call, so a repeat (even one in another process, after the first one died) can find
+    the event that call made, and an insert of it again answers 409 `duplicate`.
+
+    Base32hex of the key's SHA-256, lowercase and unpadded: 52 characters of `a-v`,
+    `0-9`.
+    """
+    digest = hashlib.sha256(key.encode()).digest()
+    return base64.b32hexencode(digest).decode("ascii").rstrip("=").lower()
 
 
 def rfc3339(moment: datetime) -> str:

@@ -118,12 +118,20 @@ async def with_access_token(
     client: GoogleCalendarClient,
     plugin: GoogleCalendarPlugin,
     call: Callable[[str], Awaitable[T]],
+    *,
+    token: str | None = None,
 ) -> T:
     """Run `call(access_token)`; on a 401, refresh once and run it again.
 
     Repeating is safe: a 401 means Google did nothing with the request.
+
+    `token`: one fetched beforehand with `access_token_for`, tried first. A caller
+    about to hold a pooled connection (the calendar lock on PostgreSQL) fetches it
+    before, so that a refresh, which needs a connection of its own, rarely happens
+    while that one is held: only after a 401.
     """
-    token = await access_token_for(sessionmaker, keyring, client, plugin)
+    if token is None:
+        token = await access_token_for(sessionmaker, keyring, client, plugin)
     try:
         return await call(token)
     except GoogleAccessTokenRefused:

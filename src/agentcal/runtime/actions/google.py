@@ -13,14 +13,21 @@ when the slot is taken (its local day and the two after, as for Cal.com).
 
 Every Google request goes through `credentials.with_access_token`, which refreshes the
 function's token when due and once more after a 401; credentials that only the
-integrator can renew end the call with `calendar_auth_expired`.
+integrator can renew end the call with `calendar_auth_expired`. The actions that take
+the calendar lock fetch the token before it (`_with_token`): on PostgreSQL the lock
+holds a pooled connection, and a refresh needs another one.
+
+A booking made by a tool call with an id gets an event id derived from the call's
+idempotency key (`event_id_for`), so it is made at most once even across a crash: a
+call taken over from a process that died mid-call (`CallContext.resumed`) first looks
+for the event under that id and answers from it if it is there.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -28,16 +35,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from agentcal.errors import NotFound
-from agentcal.functions.models import GoogleCalendarPlugin
+from agentcal.functions.models import Function, GoogleCalendarPlugin
 from agentcal.google_calendar.client import (
     Attendee,
     Event,
     EventDateTime,
     FreeBusy,
     NewEvent,
+    event_id_for,
     reschedule_changes,
 )
-from agentcal.google_calendar.credentials import with_access_token
+from agentcal.google_calendar.credentials import access_token_for, with_access_token
 from agentcal.google_calendar.errors import GoogleError, GoogleNotFound
 from agentcal.locks import calendar_lock
 from agentcal.runtime.actions import common
@@ -48,7 +56,7 @@ from agentcal.runtime.catalog import (
     FunctionKind,
     ToolSpec,
 )
-from agentcal.runtime.executor import Outcome, Runtime, ToolFailure, handles
+from agentcal.runtime.executor import CallContext, Outcome, Runtime, ToolFailure, handles
 from agentcal.scheduling.errors import InvalidTimezone
 from agentcal.scheduling.slots import (
     AvailabilityRules,
@@ -86,6 +94,8 @@ class _Calendar:
 
     plugin: GoogleCalendarPlugin
     rules: AvailabilityRules
+    # An access token fetched beforehand (`_with_token`), tried first by every request.
+    token: str | None = None
 
     @property
     def id(self) -> str:
@@ -102,10 +112,14 @@ class _Calendar:
 
 
 async def _calendar(runtime: Runtime, spec: ToolSpec) -> _Calendar:
-    async with runtime.sessionmaker() as session:
-        plugin = await session.scalar(
-            select(GoogleCalendarPlugin).where(GoogleCalendarPlugin.function_id == spec.function_id)
-        )
+    plugin = spec.row.google_calendar if isinstance(spec.row, Function) else None
+    if plugin is None:  # a spec built without its row
+        async with runtime.sessionmaker() as session:
+            plugin = await session.scalar(
+                select(GoogleCalendarPlugin).where(
+                    GoogleCalendarPlugin.function_id == spec.function_id
+                )
+            )
     if plugin is None:  # deleted while the call was on its way
         raise NotFound("function", spec.function_id)
     rules = AvailabilityRules.from_settings(
@@ -122,8 +136,40 @@ async def _calendar(runtime: Runtime, spec: ToolSpec) -> _Calendar:
 async def _google(runtime: Runtime, calendar: _Calendar, call: Callable[[str], Awaitable[T]]) -> T:
     """`call(access_token)` with the function's token, refreshed when due or refused."""
     return await with_access_token(
-        runtime.sessionmaker, runtime.keyring, runtime.google, calendar.plugin, call
+        runtime.sessionmaker, runtime.keyring, runtime.google, calendar.plugin, call,
+        token=calendar.token,
+    )  # fmt: skip
+
+
+async def _with_token(runtime: Runtime, calendar: _Calendar) -> _Calendar:
+    """`calendar` holding an access token good for a while yet (refreshed now if due).
+
+    Taken before the calendar lock: on PostgreSQL the lock holds a pooled connection
+    until it is released, and a refresh needs a connection of its own. Under the lock a
+    refresh then happens only if Google refuses the token (401), which is rare.
+    """
+    token = await access_token_for(
+        runtime.sessionmaker, runtime.keyring, runtime.google, calendar.plugin
     )
+    return replace(calendar, token=token)
+
+
+def _notifications(calendar: _Calendar, event: str) -> list[dict[str, Any]]:
+    """The function's notification for a booking change, as each result states it
+    (SPEC §4.6): `waitForSpeechMs` tells a voice channel how long to wait before it
+    speaks the result. Delivery itself comes with the notification worker."""
+    plugin = calendar.plugin
+    if plugin.notification_type is None:
+        return []
+    return [
+        {
+            "event": event,
+            "type": plugin.notification_type,
+            "contentType": plugin.notification_content_type or "text",
+            "delayMs": plugin.notification_delay_ms,
+            "waitForSpeechMs": plugin.notification_wait_for_speech,
+        }
+    ]
 
 
 # ------------------------------------------------------------------------- arguments
@@ -345,6 +391,23 @@ def _event_data(event: Event, calendar: _Calendar, tz: ZoneInfo) -> dict[str, An
     return data
 
 
+async def _find_event(runtime: Runtime, calendar: _Calendar, event_id: str) -> Event | None:
+    """The event `event_id` of the calendar (cancelled ones too), or None (404/410)."""
+
+    async def get(token: str) -> Event:
+        return await runtime.google.get_event(token, calendar.id, event_id)
+
+    try:
+        return await _google(runtime, calendar, get)
+    except GoogleNotFound:
+        return None
+
+
+def _is_at(event: Event, calendar: _Calendar, start: datetime, end: datetime) -> bool:
+    """`event` is live and takes exactly `[start, end)`."""
+    return event.status != "cancelled" and _timed(event) and _span(event, calendar) == (start, end)
+
+
 async def _get_event(runtime: Runtime, calendar: _Calendar, booking_id: str) -> Event:
     async def get(token: str) -> Event:
         return await runtime.google.get_event(token, calendar.id, booking_id)
@@ -365,7 +428,7 @@ async def _get_event(runtime: Runtime, calendar: _Calendar, booking_id: str) -> 
 
 @handles(FunctionKind.GOOGLE_CALENDAR, Action.CHECK_AVAILABILITY)
 async def check_availability(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
 ) -> Outcome:
     tz = common.zone(spec, arguments)
     window = parse_range(
@@ -403,7 +466,9 @@ def _description(arguments: dict[str, Any]) -> str | None:
 
 
 @handles(FunctionKind.GOOGLE_CALENDAR, Action.CREATE_BOOKING)
-async def create_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> Outcome:
+async def create_booking(
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+) -> Outcome:
     tz = common.zone(spec, arguments)
     start = parse_start(common.required(arguments, "start"), tz)
     name = common.required(arguments, "attendeeName")
@@ -425,26 +490,50 @@ async def create_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, 
         attendees=[Attendee(email=email, display_name=name)],
     )
 
-    async def insert(token: str) -> Event:
-        return await runtime.google.insert_event(
-            token, calendar.id, event, send_updates="all",
-            conference=calendar.plugin.create_meet_link,
-        )  # fmt: skip
+    # The call's own event id: a repeat of the call, wherever it runs, names the same
+    # event, so Google answers a second insert with 409 `duplicate` (the client then
+    # returns the event), and a call taken over from a dead process can look it up.
+    event_id = event_id_for(context.key) if context.key is not None else None
 
+    def insert(with_id: str | None) -> Callable[[str], Awaitable[Event]]:
+        async def send(token: str) -> Event:
+            return await runtime.google.insert_event(
+                token, calendar.id, event, send_updates="all",
+                conference=calendar.plugin.create_meet_link, event_id=with_id,
+            )  # fmt: skip
+
+        return send
+
+    calendar = await _with_token(runtime, calendar)
     # One booking per slot: Google accepts overlapping events, so the re-check and the
     # insert must not interleave with another booking of this calendar (SPEC §4.5).
     async with calendar_lock(runtime.engine, runtime.calendar_locks, calendar.lock_name):
-        search = await _search(runtime, calendar, *_window_around(start.at, tz, now), minutes)
-        if find_slot(search.slots, start.at) is None:
-            raise _unavailable(start.at, calendar, search, tz, minutes)
-        created = await _google(runtime, calendar, insert)
+        created: Event | None = None
+        if context.resumed and event_id is not None:
+            # The dead process may have booked already: its event would make the
+            # re-check below answer slot_unavailable to the call that made it.
+            made = await _find_event(runtime, calendar, event_id)
+            if made is not None and _is_at(made, calendar, start.at, end):
+                created = made
+        if created is None:
+            search = await _search(runtime, calendar, *_window_around(start.at, tz, now), minutes)
+            if find_slot(search.slots, start.at) is None:
+                raise _unavailable(start.at, calendar, search, tz, minutes)
+            created = await _google(runtime, calendar, insert(event_id))
+            if event_id is not None and not _is_at(created, calendar, start.at, end):
+                # The id names an event of an earlier call with this key (reused after
+                # its 24 h), since cancelled or moved: this booking needs an id of its own.
+                created = await _google(runtime, calendar, insert(None))
     label = f"“{title}”" if title else f"a {minutes}-minute meeting"
     content = common.booked_content(label, name, start.at, end, tz, created.id)
     if created.meet_link:
         content += f" Google Meet link: {created.meet_link}"
     if start.note:
         content = f"{start.note} {content}"
-    return Outcome(content, _event_data(created, calendar, tz), booking_id=created.id)
+    return Outcome(
+        content, _event_data(created, calendar, tz), booking_id=created.id,
+        notifications=_notifications(calendar, "booking.created"),
+    )  # fmt: skip
 
 
 async def _find_by_attendee(
@@ -488,7 +577,9 @@ async def _find_by_attendee(
 
 
 @handles(FunctionKind.GOOGLE_CALENDAR, Action.CANCEL_BOOKING)
-async def cancel_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> Outcome:
+async def cancel_booking(
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+) -> Outcome:
     tz = common.zone(spec, arguments)
     booking_id = common.text(arguments, "bookingId")
     email = common.text(arguments, "attendeeEmail")
@@ -523,12 +614,15 @@ async def cancel_booking(runtime: Runtime, spec: ToolSpec, arguments: dict[str, 
     await _google(runtime, calendar, delete)
     data["status"] = "cancelled"
     content = f"Cancelled the booking of {span}. Booking id: {event.id}."
-    return Outcome(content, data, booking_id=event.id)
+    return Outcome(
+        content, data, booking_id=event.id,
+        notifications=_notifications(calendar, "booking.cancelled"),
+    )  # fmt: skip
 
 
 @handles(FunctionKind.GOOGLE_CALENDAR, Action.RESCHEDULE_BOOKING)
 async def reschedule_booking(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]
+    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
 ) -> Outcome:
     tz = common.zone(spec, arguments)
     booking_id = common.required(arguments, "bookingId")
@@ -537,6 +631,9 @@ async def reschedule_booking(
     now = common.now()
     check_start(new_start.at, now=now, tz=tz, min_notice_minutes=calendar.rules.min_notice_minutes,
                 horizon_end=calendar.rules.horizon_end(now))  # fmt: skip
+    # A repeat of a move (a takeover after a crash too) sends the same PATCH again,
+    # which leaves the same event: no call-derived id is needed here.
+    calendar = await _with_token(runtime, calendar)
     async with calendar_lock(runtime.engine, runtime.calendar_locks, calendar.lock_name):
         event = await _get_event(runtime, calendar, booking_id)
         if event.status == "cancelled":
@@ -579,4 +676,7 @@ async def reschedule_booking(
     )
     if new_start.note:
         content = f"{new_start.note} {content}"
-    return Outcome(content, data, booking_id=moved.id)
+    return Outcome(
+        content, data, booking_id=moved.id,
+        notifications=_notifications(calendar, "booking.rescheduled"),
+    )  # fmt: skip
