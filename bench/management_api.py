@@ -161,11 +161,11 @@ def main() -> None:
         )
         created.raise_for_status()
         get_url = f"{base}/api/v1/calcom/integration/{created.json()['id']}"
-        load(f"{base}/hello", None, 1)  # warm-up
+        load(f"{base}/bare/hello", None, 1)  # warm-up
         load(get_url, boot["token"], 1)
         hello, get = [], []
         for _ in range(args.rounds):
-            hello.append(load(f"{base}/hello", None, args.seconds))
+            hello.append(load(f"{base}/bare/hello", None, args.seconds))
             get.append(load(get_url, boot["token"], args.seconds))
     finally:
         server.terminate()
