@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import gc
 import os
 import random
 import statistics

@@ -132,11 +132,10 @@ async def _single(
     kind: FunctionKind, function_id: uuid.UUID, body: SingleCallIn, principal: Any,
     memo: CatalogMemo, request: Request, key: str | None,
 ) -> dict[str, Any]:  # fmt: skip
-    loader = (
-        catalogs.integration_catalog if kind is FunctionKind.CALCOM else catalogs.function_catalog
+    sessions = request.app.state.sessionmaker  # opened only if the tools aren't cached
+    tools = await catalogs.function_catalog(
+        sessions, kind, principal.institution_id, function_id, memo
     )
-    sessions = request.app.state.sessionmaker
-    tools = await loader(sessions, principal.institution_id, function_id, memo)
     spec = tools.find(kind, function_id, body.name)
     name = spec.name if spec else body.name.value
     scope = Scope(principal.institution_id, None, f"{kind.value}:{function_id}")

@@ -556,31 +556,24 @@ async def _in_bot(
     return [*(r for r in others if (type(r), r.id) != (type(row), row.id)), row]
 
 
+_Getter = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[CalcomIntegration | Function]]
+_GETTERS: dict[FunctionKind, _Getter] = {
+    FunctionKind.CALCOM: get_integration,
+    FunctionKind.GOOGLE_CALENDAR: get_function,
+}
+
+
 async def function_catalog(
-    sessions: SessionSource, institution_id: uuid.UUID, function_id: uuid.UUID,
-    memo: CatalogMemo | None = None,
+    sessions: SessionSource, kind: FunctionKind, institution_id: uuid.UUID,
+    function_id: uuid.UUID, memo: CatalogMemo | None = None,
 ) -> Catalog:  # fmt: skip
-    """A Google Calendar function's tools, named as its bot names them."""
+    """A Cal.com integration's or a Google Calendar function's tools, named as its bot
+    names them; another institution's → 404."""
 
     async def build() -> Catalog:
         async with _opened(sessions) as session:
-            function = await get_function(session, institution_id, function_id)
-            rows = await _in_bot(session, institution_id, function)
-        return build_catalog(rows).of_function(FunctionKind.GOOGLE_CALENDAR, function.id)
+            row = await _GETTERS[kind](session, institution_id, function_id)
+            rows = await _in_bot(session, institution_id, row)
+        return build_catalog(rows).of_function(kind, row.id)
 
-    return await _memoized(memo, (FunctionKind.GOOGLE_CALENDAR, institution_id, function_id), build)
-
-
-async def integration_catalog(
-    sessions: SessionSource, institution_id: uuid.UUID, integration_id: uuid.UUID,
-    memo: CatalogMemo | None = None,
-) -> Catalog:  # fmt: skip
-    """A Cal.com integration's tools, named as its bot names them."""
-
-    async def build() -> Catalog:
-        async with _opened(sessions) as session:
-            integration = await get_integration(session, institution_id, integration_id)
-            rows = await _in_bot(session, institution_id, integration)
-        return build_catalog(rows).of_function(FunctionKind.CALCOM, integration.id)
-
-    return await _memoized(memo, (FunctionKind.CALCOM, institution_id, integration_id), build)
+    return await _memoized(memo, (kind, institution_id, function_id), build)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from agentcal.dependencies import Session
 from agentcal.runtime import catalog
+from agentcal.runtime.catalog import FunctionKind
 from agentcal.runtime.dependencies import Catalogs
 from agentcal.runtime.formats import render
 from agentcal.runtime.schemas import ToolFormat, ToolList
@@ -57,7 +58,9 @@ async def function_tools(
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """A Google Calendar function's tools, named as in its bot's tool list."""
-    tools = await catalog.function_catalog(session, principal.institution_id, id, memo)
+    tools = await catalog.function_catalog(
+        session, FunctionKind.GOOGLE_CALENDAR, principal.institution_id, id, memo
+    )
     return ToolList(tools=render(tools.offered(), tool_format))
 
 
@@ -70,5 +73,7 @@ async def integration_tools(
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """A Cal.com integration's tools, named as in its bot's tool list."""
-    tools = await catalog.integration_catalog(session, principal.institution_id, id, memo)
+    tools = await catalog.function_catalog(
+        session, FunctionKind.CALCOM, principal.institution_id, id, memo
+    )
     return ToolList(tools=render(tools.offered(), tool_format))
