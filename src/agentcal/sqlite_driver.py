@@ -29,6 +29,7 @@ expects, so the dialect is SQLAlchemy's own `sqlite+aiosqlite` with another conn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
@@ -93,7 +94,10 @@ class _Checkpointer:
         except OSError:
             return
         if size > CHECKPOINT_BYTES and self._running.acquire(blocking=False):
-            asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+            try:
+                asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+            except RuntimeError:  # the executor is shut down (the loop is closing)
+                self._running.release()
 
     def _checkpoint(self) -> None:
         try:
@@ -178,6 +182,7 @@ class Connection:
         self.timeout = timeout
         self._closed = False
         self._holding: asyncio.Lock | None = None  # the write lock, while in a write
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop that lock belongs to
         self._checkpointer = _checkpointers.setdefault(path, _Checkpointer(path))
 
     # What SQLAlchemy's aiosqlite adapter reads.
@@ -246,17 +251,14 @@ class Connection:
 
     async def _begin_write(self, *, begin: bool = True) -> None:
         lock = _write_lock(self.path)
-        if lock.locked():
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await lock.acquire()
-            except TimeoutError:
-                raise sqlite3.OperationalError(
-                    "database is locked (waited for another writer of this process)"
-                ) from None
-        else:
-            await lock.acquire()
-        self._holding = lock
+        try:
+            async with asyncio.timeout(self.timeout):
+                await lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError(
+                "database is locked (waited for another writer of this process)"
+            ) from None
+        self._holding, self._loop = lock, asyncio.get_running_loop()
         try:
             if begin and not self.raw.in_transaction:
                 await self._patiently(self.raw.execute, "BEGIN IMMEDIATE")
@@ -279,8 +281,17 @@ class Connection:
 
     def _release(self) -> None:
         lock, self._holding = self._holding, None
-        if lock is not None:
-            lock.release()
+        if lock is None:
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop or self._loop is None or self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # a waiter of a loop already closed
+                lock.release()
+        else:  # closed by the garbage collector or a pool disposed of from another thread
+            self._loop.call_soon_threadsafe(lock.release)
 
 
 async def connect(database: str, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> Connection:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from agentcal.crypto import Keyring, generate_key
 from agentcal.database import utcnow
 from agentcal.runtime import catalog as catalogs
-from agentcal.runtime import idempotency
+from agentcal.runtime import executor, idempotency
 from agentcal.runtime.actions.common import slots_content
+from agentcal.runtime.audit import CallRecord
 from agentcal.runtime.executor import Call, Scope, execute
 from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
 from agentcal.sandbox.faults import Fault
@@ -62,10 +66,9 @@ async def test_a_caller_hanging_up_mid_booking_leaves_it_finished_and_replayable
     sandbox.state.faults.rules.append(
         Fault(path_prefix="/calcom/v2/bookings", methods=frozenset({"POST"}), latency_ms=300)
     )
-    async with app.state.sessionmaker() as session:
-        tools = await catalogs.bot_catalog(
-            session, uuid.UUID(tenant.institution_id), uuid.UUID(bot_id)
-        )
+    tools = await catalogs.bot_catalog(
+        app.state.sessionmaker, uuid.UUID(tenant.institution_id), uuid.UUID(bot_id)
+    )
     scope = Scope(uuid.UUID(tenant.institution_id), uuid.UUID(bot_id), f"bot:{bot_id}")
     call = Call("hang-up", names["create_booking"],
                 {"start": f"{next_monday()}T09:00", "attendeeName": "Hal",
@@ -97,3 +100,80 @@ async def test_the_purge_task_deletes_expired_keys(app: FastAPI) -> None:
     async with sessions() as session:
         left = await session.scalar(select(func.count()).select_from(IdempotencyRecord))
     assert left == 0
+
+
+# ------------------------------------------------------- the final write (audit + result)
+
+
+def _record(tenant: Tenant, bot_id: uuid.UUID | None) -> CallRecord:
+    return CallRecord(
+        institution_id=uuid.UUID(tenant.institution_id), bot_id=bot_id,
+        function_kind="calcom", function_id=uuid.uuid4(), action="create_booking",
+        tool_name="create_booking_x", call_id="final-1", arguments_hash="h", outcome="ok",
+        latency_ms=5, provider_booking_id="bk-1",
+    )  # fmt: skip
+
+
+async def _claimed(app: FastAPI, key: str) -> uuid.UUID:
+    got = await idempotency.claim(app.state.engine, app.state.keyring, "bot:final", key, "h")
+    assert got.record_id is not None
+    return got.record_id
+
+
+async def test_a_bot_deleted_meanwhile_does_not_lose_the_record_or_the_result(
+    tenant: Tenant, app: FastAPI
+) -> None:
+    """Another replica deleted the bot while this one served its cached tools: the
+    record keeps no bot (a foreign key would refuse it), the result is still stored."""
+    claim_id = await _claimed(app, "gone-bot")
+    record = _record(tenant, uuid.uuid4())  # a bot that does not exist
+    await executor._finish(app.state.runtime, record, claim_id, {"ok": True, "content": "x"})
+    async with app.state.sessionmaker() as session:
+        stored = await session.get(ToolCallRecord, record.id)
+        key = await session.get(IdempotencyRecord, claim_id)
+    assert stored is not None
+    assert stored.bot_id is None
+    assert stored.provider_booking_id == "bk-1"
+    assert key is not None
+    assert key.state == "done"
+
+
+async def test_a_briefly_failing_database_is_tried_again(
+    tenant: Tenant, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claim_id = await _claimed(app, "busy-db")
+    real, failures = executor.record_call, [0]
+
+    async def busy_once(connection: Any, call: CallRecord) -> None:
+        if not failures[0]:
+            failures[0] += 1
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        await real(connection, call)
+
+    monkeypatch.setattr(executor, "record_call", busy_once)
+    record = _record(tenant, None)
+    await executor._finish(app.state.runtime, record, claim_id, {"ok": True, "content": "x"})
+    async with app.state.sessionmaker() as session:
+        assert await session.get(ToolCallRecord, record.id) is not None
+        key = await session.get(IdempotencyRecord, claim_id)
+    assert failures == [1]
+    assert key is not None
+    assert key.state == "done"
+
+
+async def test_a_result_that_cannot_be_recorded_is_answered_and_its_key_kept(
+    tenant: Tenant, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider has acted: the caller gets the result; the key stays claimed, so a
+    repeat waits and takes over as from a crashed process instead of booking at once."""
+    claim_id = await _claimed(app, "down-db")
+
+    async def down(connection: Any, call: CallRecord) -> None:
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(executor, "record_call", down)
+    await executor._finish(app.state.runtime, _record(tenant, None), claim_id, {"ok": True})
+    async with app.state.sessionmaker() as session:
+        key = await session.get(IdempotencyRecord, claim_id)
+    assert key is not None
+    assert key.state == "running"

@@ -18,6 +18,8 @@ from agentcal.errors import Conflict
 from agentcal.runtime import idempotency
 from agentcal.runtime.idempotency import Claim, IdempotencyConflict, arguments_hash
 from agentcal.runtime.models import IdempotencyRecord
+from tests.factories import Tenant
+from tests.runtime.test_tool_calls_calcom import _bot_with_calcom
 
 RESULT = {"ok": True, "content": "Booked Monday 10:00 with Ada (ada@example.com)."}
 KEYRING = Keyring.from_text(generate_key())
@@ -204,3 +206,27 @@ async def test_expired_keys_are_purged_and_reusable(sessions: Any, engine: Async
         assert await idempotency.purge_expired(connection) == 1
         left = await connection.scalar(select(func.count()).select_from(IdempotencyRecord))
     assert left == 0
+
+
+async def test_a_key_stored_with_the_plain_hash_of_version_0_1_still_replays(
+    sessions: Any, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    """Keys written before arguments were HMAC'd carry a plain SHA-256 for their last
+    24 h: a repeat through the executor must replay them, not answer 409."""
+    bot_id, _, names = await _bot_with_calcom(tenant)
+    arguments = {"startDate": "2026-03-02"}
+    async with sessions.begin() as session:  # as version 0.1 stored it
+        session.add(
+            IdempotencyRecord(
+                scope=f"bot:{bot_id}", key="old-call", state="done",
+                arguments_hash=idempotency.legacy_hash(names["check_availability"], arguments),
+                result=RESULT, created_at=utcnow(), expires_at=utcnow() + timedelta(hours=1),
+            )
+        )  # fmt: skip
+    response = await tenant.api.post(
+        f"/api/v1/bots/{bot_id}/tool-calls",
+        json={"toolCalls": [{"id": "old-call", "name": names["check_availability"],
+                             "arguments": arguments}]},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["content"] == RESULT["content"]

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from agentcal.database import utcnow
 from agentcal.functions.models import GoogleCalendarPlugin
@@ -497,6 +497,23 @@ async def test_a_booking_repeated_after_its_process_died_answers_the_event_it_ma
     assert again == first
     assert len(_events(sandbox, setup, live=False)) == 1
     assert [u.action for u in sandbox.google.updates_sent] == ["insert"]
+
+
+async def test_a_booking_whose_claim_was_released_finds_its_own_event(
+    tenant: Tenant, sandbox: SandboxServer, app: FastAPI
+) -> None:
+    """A first run that booked but lost its key (released on a cancellation, or a race
+    between repeats taking over) leaves a repeat that is not marked resumed: its
+    re-check sees the slot taken by the event it made itself, and answers from it."""
+    setup = await _function(tenant, sandbox)
+    args = _book(next_monday(), "16:00")
+    first = await _call(tenant, setup, "create_booking", args, call_id="released")
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.key == "released"))
+    again = await _call(tenant, setup, "create_booking", args, call_id="released")
+    assert again["ok"] is True, again
+    assert again["data"]["bookingId"] == first["data"]["bookingId"]
+    assert len(_events(sandbox, setup, live=False)) == 1
 
 
 async def test_a_booking_whose_process_died_before_google_made_it_is_made_by_the_repeat(

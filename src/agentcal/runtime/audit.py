@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import cast
 
 from prometheus_client import Counter, Histogram
@@ -36,20 +37,27 @@ class CallRecord:
     outcome: str
     latency_ms: int
     provider_booking_id: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created_at: datetime = field(default_factory=utcnow)
 
 
 _RECORD = insert(cast(Table, ToolCallRecord.__table__))  # built once, as in `idempotency`
 
 
-async def record_call(connection: AsyncConnection, call: CallRecord) -> None:
-    """Write the record in the caller's transaction, which commits it with the call's
-    idempotency result: one write per call, and a failed call is recorded too."""
+def count(call: CallRecord) -> None:
+    """The call's Prometheus counters; once per call, after its record is written."""
     TOOL_CALLS.labels(call.function_kind, call.action, call.outcome).inc()
     TOOL_CALL_LATENCY.labels(call.function_kind, call.action).observe(call.latency_ms / 1000)
+
+
+async def record_call(connection: AsyncConnection, call: CallRecord) -> None:
+    """Write the record in the caller's transaction, which commits it with the call's
+    idempotency result: one write per call, and a failed call is recorded too. Writing
+    it again after a failed attempt is safe: its id is the record's own."""
     await connection.execute(
         _RECORD,
         {
-            "id": uuid.uuid4(),
+            "id": call.id,
             "institution_id": call.institution_id,
             "bot_id": call.bot_id,
             "function_kind": call.function_kind,
@@ -61,6 +69,6 @@ async def record_call(connection: AsyncConnection, call: CallRecord) -> None:
             "outcome": call.outcome,
             "latency_ms": call.latency_ms,
             "provider_booking_id": call.provider_booking_id,
-            "created_at": utcnow(),
+            "created_at": call.created_at,
         },
     )

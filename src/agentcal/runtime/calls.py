@@ -122,7 +122,7 @@ async def bot_tool_calls(
     idempotency_key: IdempotencyKey = None,
 ) -> ToolCallsOut:
     """Run a bot's tool calls, concurrently; failures of the tools are results."""
-    sessions = request.app.state.sessionmaker  # opened only if the tools aren't cached
+    sessions = request.app.state.sessionmaker
     tools = await catalogs.bot_catalog(sessions, principal.institution_id, botId, memo)
     scope = Scope(principal.institution_id, botId, f"bot:{botId}")
     return await _run_all(_runtime(request), tools, scope, _keyed(body.calls(), idempotency_key))
@@ -132,7 +132,7 @@ async def _single(
     kind: FunctionKind, function_id: uuid.UUID, body: SingleCallIn, principal: Any,
     memo: CatalogMemo, request: Request, key: str | None,
 ) -> dict[str, Any]:  # fmt: skip
-    sessions = request.app.state.sessionmaker  # opened only if the tools aren't cached
+    sessions = request.app.state.sessionmaker
     tools = await catalogs.function_catalog(
         sessions, kind, principal.institution_id, function_id, memo
     )

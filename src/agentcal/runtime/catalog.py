@@ -21,7 +21,6 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -505,17 +504,16 @@ CatalogMemo = Memo[CatalogKey, Catalog]
 def catalog_memo(ttl: float) -> CatalogMemo:
     """Catalogs recently built; a change to a bot, a function or what holds them
     empties it (see `agentcal.memo`)."""
+    # `users` too: deleting a user deletes their functions (ON DELETE CASCADE).
     tables = {"bots", "calcom_integrations", "functions", "google_calendar_plugins", "units",
-              "institutions"}  # fmt: skip
+              "institutions", "users"}  # fmt: skip
     return Memo(tables, ttl=ttl)
 
 
-# A request's session, or a sessionmaker to open one only if the catalog must be read.
-SessionSource = AsyncSession | async_sessionmaker[AsyncSession]
-
-
-def _opened(source: SessionSource) -> AbstractAsyncContextManager[AsyncSession]:
-    return nullcontext(source) if isinstance(source, AsyncSession) else source()
+# Loaders open a session of their own, only when the catalog is not cached: the rows it
+# keeps (`ToolSpec.row`) must not belong to a request's session, whose rollback would
+# expire them under every call that shares them.
+Sessions = async_sessionmaker[AsyncSession]
 
 
 async def _memoized(
@@ -532,13 +530,13 @@ async def _memoized(
 
 
 async def bot_catalog(
-    sessions: SessionSource, institution_id: uuid.UUID, bot_id: uuid.UUID,
+    sessions: Sessions, institution_id: uuid.UUID, bot_id: uuid.UUID,
     memo: CatalogMemo | None = None,
 ) -> Catalog:  # fmt: skip
     """Every tool of the bot's integrations and functions; another institution's bot → 404."""
 
     async def build() -> Catalog:
-        async with _opened(sessions) as session:
+        async with sessions() as session:
             await get_bot(session, institution_id, bot_id)
             return build_catalog(await _linked(session, institution_id, bot_id))
 
@@ -564,14 +562,14 @@ _GETTERS: dict[FunctionKind, _Getter] = {
 
 
 async def function_catalog(
-    sessions: SessionSource, kind: FunctionKind, institution_id: uuid.UUID,
+    sessions: Sessions, kind: FunctionKind, institution_id: uuid.UUID,
     function_id: uuid.UUID, memo: CatalogMemo | None = None,
 ) -> Catalog:  # fmt: skip
     """A Cal.com integration's or a Google Calendar function's tools, named as its bot
     names them; another institution's → 404."""
 
     async def build() -> Catalog:
-        async with _opened(sessions) as session:
+        async with sessions() as session:
             row = await _GETTERS[kind](session, institution_id, function_id)
             rows = await _in_bot(session, institution_id, row)
         return build_catalog(rows).of_function(kind, row.id)

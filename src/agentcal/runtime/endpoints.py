@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from agentcal.dependencies import Session
 from agentcal.runtime import catalog
 from agentcal.runtime.catalog import FunctionKind
 from agentcal.runtime.dependencies import Catalogs
@@ -32,12 +31,17 @@ FormatParam = Annotated[
 ]
 
 
+def _sessions(request: Request) -> catalog.Sessions:
+    sessions: catalog.Sessions = request.app.state.sessionmaker
+    return sessions
+
+
 @router.get("/api/v1/bots/{botId}/tools", response_model_exclude_none=True)
 async def bot_tools(
     botId: uuid.UUID,  # noqa: N803 - the path parameter keeps SPEC's name
     principal: CurrentPrincipal,
-    session: Session,
     memo: Catalogs,
+    request: Request,
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """The tools of every active function and integration linked to the bot.
@@ -45,7 +49,7 @@ async def bot_tools(
     Names are unique within the bot; switched-off actions and inactive functions
     offer nothing.
     """
-    tools = await catalog.bot_catalog(session, principal.institution_id, botId, memo)
+    tools = await catalog.bot_catalog(_sessions(request), principal.institution_id, botId, memo)
     return ToolList(tools=render(tools.offered(), tool_format))
 
 
@@ -53,13 +57,13 @@ async def bot_tools(
 async def function_tools(
     id: uuid.UUID,
     principal: CurrentPrincipal,
-    session: Session,
     memo: Catalogs,
+    request: Request,
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """A Google Calendar function's tools, named as in its bot's tool list."""
     tools = await catalog.function_catalog(
-        session, FunctionKind.GOOGLE_CALENDAR, principal.institution_id, id, memo
+        _sessions(request), FunctionKind.GOOGLE_CALENDAR, principal.institution_id, id, memo
     )
     return ToolList(tools=render(tools.offered(), tool_format))
 
@@ -68,12 +72,12 @@ async def function_tools(
 async def integration_tools(
     id: uuid.UUID,
     principal: CurrentPrincipal,
-    session: Session,
     memo: Catalogs,
+    request: Request,
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """A Cal.com integration's tools, named as in its bot's tool list."""
     tools = await catalog.function_catalog(
-        session, FunctionKind.CALCOM, principal.institution_id, id, memo
+        _sessions(request), FunctionKind.CALCOM, principal.institution_id, id, memo
     )
     return ToolList(tools=render(tools.offered(), tool_format))

@@ -15,6 +15,7 @@ with `ok: false`; only the caller's own mistakes are HTTP errors.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import uuid
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentcal import retries
@@ -32,7 +34,7 @@ from agentcal.errors import AgentcalError
 from agentcal.google_calendar.client import GoogleCalendarClient
 from agentcal.locks import KeyedLocks
 from agentcal.memo import Memo
-from agentcal.runtime import idempotency
+from agentcal.runtime import audit, idempotency
 from agentcal.runtime.audit import CallRecord, record_call
 from agentcal.runtime.catalog import Action, Catalog, FunctionKind, ToolSpec
 
@@ -241,19 +243,57 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
         latency_ms=int((time.perf_counter() - started) * 1000),
         provider_booking_id=booking_id,
     )
-    # One transaction: the audit record and the result to replay land together.
-    async with runtime.engine.begin() as connection:
-        await record_call(connection, record)
-        if claim is not None and claim.record_id is not None:
-            await idempotency.complete(connection, runtime.keyring, claim.record_id, result)
+    await _finish(runtime, record, claim.record_id if claim else None, result)
     return result
 
 
+FINISH_ATTEMPTS = 3
+
+
+async def _finish(
+    runtime: Runtime, record: CallRecord, claim_id: uuid.UUID | None, result: dict[str, Any]
+) -> None:
+    """Write the audit record and the result to replay, in one transaction.
+
+    The provider has acted by now: a failure here must not lose the result. A busy or
+    briefly absent database is tried again; a bot deleted meanwhile (another replica,
+    its catalog still cached here) keeps the record without it. If the write still
+    fails, the result is answered anyway and logged with its booking id; the key stays
+    claimed, so a repeat waits and then takes over as from a crashed process (and
+    looks for its own booking first) instead of booking again at once.
+    """
+    for attempt in range(1, FINISH_ATTEMPTS + 1):
+        try:
+            async with runtime.engine.begin() as connection:
+                await record_call(connection, record)
+                if claim_id is not None:
+                    await idempotency.complete(connection, runtime.keyring, claim_id, result)
+        except IntegrityError:
+            if record.bot_id is None or attempt == FINISH_ATTEMPTS:
+                break
+            record = dataclasses.replace(record, bot_id=None)  # the bot was deleted
+        except DBAPIError:
+            if attempt == FINISH_ATTEMPTS:
+                break
+            await asyncio.sleep(0.05 * 2**attempt)
+        else:
+            audit.count(record)
+            return
+    audit.count(record)
+    log.error(
+        "could not record a finished tool call; its result was answered",
+        tool=record.tool_name, outcome=record.outcome, booking_id=record.provider_booking_id,
+        call_id=record.call_id, exc_info=True,
+    )  # fmt: skip
+
+
 def _older_hashes(runtime: Runtime, name: str, arguments: dict[str, Any]) -> frozenset[str]:
-    """The arguments' fingerprints under keys other than the current one (a rotation)."""
+    """Other fingerprints a stored key of these arguments may carry: under the other
+    configured keys (a rotation), or the plain hash keys had before they were HMACs."""
+    legacy = idempotency.legacy_hash(name, arguments)
     if len(runtime.keyring.key_ids) == 1:
-        return frozenset()
-    return idempotency.arguments_hashes(runtime.keyring, name, arguments)
+        return frozenset({legacy})
+    return idempotency.arguments_hashes(runtime.keyring, name, arguments) | {legacy}
 
 
 async def _run(

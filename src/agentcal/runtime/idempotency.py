@@ -17,6 +17,7 @@ unit of work costs more than the statements themselves.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 import uuid
@@ -67,6 +68,12 @@ def arguments_hash(keyring: Keyring, name: str, arguments: Any) -> str:
 def arguments_hashes(keyring: Keyring, name: str, arguments: Any) -> frozenset[str]:
     """The fingerprints a stored key may carry for this call, one per configured key."""
     return keyring.fingerprints(_canonical(name, arguments))
+
+
+def legacy_hash(name: str, arguments: Any) -> str:
+    """The plain SHA-256 that keys stored before the HMAC carry (for their last 24 h;
+    drop it in the release after)."""
+    return hashlib.sha256(_canonical(name, arguments)).hexdigest()
 
 
 def _canonical(name: str, arguments: Any) -> bytes:
@@ -160,9 +167,12 @@ async def complete(
 ) -> None:
     """Store the finished call's result, sealed, for replays (in the caller's transaction)."""
     sealed = keyring.seal(json.dumps(result, separators=(",", ":")), _aad(record_id))
-    await connection.execute(
+    done = await connection.execute(
         _COMPLETE, {"record_id": record_id, "blob": sealed.blob, "kid": sealed.key_id}
     )
+    if getattr(done, "rowcount", 1) == 0:
+        # Ran so long (over STALE_AFTER) that a repeat took the key over as orphaned.
+        log.warning("a tool call's key was taken over while it ran; its result is not stored")
 
 
 async def release(engine: AsyncEngine, record_id: uuid.UUID) -> None:

@@ -9,7 +9,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agentcal.calcom.client import Booking, CalcomClient, EventType
-from agentcal.calcom.errors import CalcomNotFound, CalcomRequestError, CalcomSlotUnavailable
+from agentcal.calcom.errors import (
+    CalcomError,
+    CalcomNotFound,
+    CalcomRequestError,
+    CalcomSlotUnavailable,
+)
 from agentcal.calcom.models import API_KEY, CalcomIntegration
 from agentcal.errors import NotFound
 from agentcal.locks import calendar_lock
@@ -180,9 +185,11 @@ async def create_booking(
         if any(s == start.at for s, _ in free):
             booking = await _book(runtime, target, start.at, tz, name, email, arguments)
     if booking is None:
-        raise common.unavailable(
-            start.at, tz, await _alternatives(runtime.calcom, target, start.at, tz)
-        )
+        try:
+            alternatives = await _alternatives(runtime.calcom, target, start.at, tz)
+        except CalcomError:  # e.g. a call that spent its budget queued for the lock
+            alternatives = []
+        raise common.unavailable(start.at, tz, alternatives)
     content = common.booked_content(
         target.event_type.title, name, booking.start, booking.end, tz, booking.uid
     )

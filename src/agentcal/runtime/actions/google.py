@@ -403,6 +403,14 @@ async def _find_event(runtime: Runtime, calendar: _Calendar, event_id: str) -> E
         return None
 
 
+async def _own_event(
+    runtime: Runtime, calendar: _Calendar, event_id: str, start: datetime, end: datetime
+) -> Event | None:
+    """The event this call made (named `event_id`), if it is live at `start`–`end`."""
+    made = await _find_event(runtime, calendar, event_id)
+    return made if made is not None and _is_at(made, calendar, start, end) else None
+
+
 def _is_at(event: Event, calendar: _Calendar, start: datetime, end: datetime) -> bool:
     """`event` is live and takes exactly `[start, end)`."""
     return event.status != "cancelled" and _timed(event) and _span(event, calendar) == (start, end)
@@ -512,13 +520,17 @@ async def create_booking(
         if context.resumed and event_id is not None:
             # The dead process may have booked already: its event would make the
             # re-check below answer slot_unavailable to the call that made it.
-            made = await _find_event(runtime, calendar, event_id)
-            if made is not None and _is_at(made, calendar, start.at, end):
-                created = made
+            created = await _own_event(runtime, calendar, event_id, start.at, end)
         if created is None:
             search = await _search(runtime, calendar, *_window_around(start.at, tz, now), minutes)
             if find_slot(search.slots, start.at) is None:
-                raise _unavailable(start.at, calendar, search, tz, minutes)
+                # Perhaps taken by this very call: a first run whose claim was released
+                # or taken over unnoticed (a cancelled task, a race between repeats).
+                if event_id is not None and not context.resumed:
+                    created = await _own_event(runtime, calendar, event_id, start.at, end)
+                if created is None:
+                    raise _unavailable(start.at, calendar, search, tz, minutes)
+        if created is None:
             created = await _google(runtime, calendar, insert(event_id))
             if event_id is not None and not _is_at(created, calendar, start.at, end):
                 # The id names an event of an earlier call with this key (reused after
