@@ -52,7 +52,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         raise
     exchanges = CONTRACT_LOG.take_unchecked()
     marked = item.get_closest_marker(MARKER) is not None
-    if marked and not any(e.violations for e in exchanges):
+    # Without the specs (a checkout outside the workspace) nothing is validated, so a
+    # marked test's expected violation cannot show; its own assertions still ran.
+    if marked and specs.specs_available() and not any(e.violations for e in exchanges):
         pytest.fail(
             f"marked {MARKER}, but all {len(exchanges)} provider request(s) met the specs",
             pytrace=False,
