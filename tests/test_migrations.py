@@ -82,3 +82,28 @@ async def test_upgrade_is_idempotent(blank_engine: AsyncEngine) -> None:
     await migrate.upgrade(blank_engine)
     await migrate.upgrade(blank_engine)
     assert await migrate.current_revision(blank_engine) == migrate.head_revision()
+
+
+def test_every_migration_file_is_named_after_its_revision() -> None:
+    """`agentcal serve` finds the latest revision from the file names (without loading
+    Alembic): each `NNNN_title.py` must hold revision `NNNN`, revising the one before."""
+    files = sorted(migrate.VERSIONS.glob("[0-9]*_*.py"))
+    assert files
+    previous = None
+    for path in files:
+        source = path.read_text()
+        prefix = path.name.split("_", 1)[0]
+        assert f'revision: str = "{prefix}"' in source, path.name
+        assert f"down_revision: str | None = {previous!r}".replace("'", '"') in source, path.name
+        previous = prefix
+    assert migrate.packaged_head() == migrate.head_revision() == previous
+
+
+async def test_is_current_tells_a_database_at_the_latest_migration(
+    blank_engine: AsyncEngine,
+) -> None:
+    assert not await migrate.is_current(blank_engine)  # no alembic_version table
+    await migrate.upgrade(blank_engine)
+    assert await migrate.is_current(blank_engine)
+    await migrate.downgrade(blank_engine, "-1")
+    assert not await migrate.is_current(blank_engine)

@@ -61,6 +61,8 @@ async def _migrate(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     try:
+        if await migrate.is_current(engine):
+            return
         before = await migrate.current_revision(engine)
         if before != migrate.head_revision():
             _say(f"applying migrations ({before or 'empty database'} → {migrate.head_revision()})")
