@@ -797,6 +797,27 @@ async def test_reschedule_moves_the_event_keeping_its_length(
     )
 
 
+async def test_a_move_repeated_after_its_process_died_changes_nothing_more(
+    tenant: Tenant, sandbox: SandboxServer, app: FastAPI
+) -> None:
+    """The first run moved the event and died before storing its result: the repeat
+    finds the event where it was asked to go, says so, and sends no second update."""
+    setup = await _function(tenant, sandbox)
+    monday = next_monday()
+    booked = await _call(tenant, setup, "create_booking", _book(monday, "10:00"))
+    move = {"bookingId": booked["data"]["bookingId"], "newStart": f"{monday}T11:00"}
+    first = await _call(tenant, setup, "reschedule_booking", move, call_id="move-crashed")
+    assert first["ok"] is True, first
+    await _die_before_storing(app, setup, "move-crashed")
+
+    again = await _call(tenant, setup, "reschedule_booking", move, call_id="move-crashed")
+    assert again["ok"] is True, again
+    assert again["content"].startswith("The booking is already at Monday")
+    assert "11:00 to 11:30 (UTC-03:00)" in again["content"]
+    assert again["notifications"] == []
+    assert [u.action for u in sandbox.google.updates_sent] == ["insert", "patch"]
+
+
 async def test_reschedule_onto_a_taken_slot_is_refused_and_leaves_the_event(
     tenant: Tenant, sandbox: SandboxServer
 ) -> None:

@@ -643,8 +643,8 @@ async def reschedule_booking(
     now = common.now()
     check_start(new_start.at, now=now, tz=tz, min_notice_minutes=calendar.rules.min_notice_minutes,
                 horizon_end=calendar.rules.horizon_end(now))  # fmt: skip
-    # A repeat of a move (a takeover after a crash too) sends the same PATCH again,
-    # which leaves the same event: no call-derived id is needed here.
+    # A repeat of a move (a takeover after a crash too) finds the event already moved:
+    # no call-derived id is needed here.
     calendar = await _with_token(runtime, calendar)
     async with calendar_lock(runtime.engine, runtime.calendar_locks, calendar.lock_name):
         event = await _get_event(runtime, calendar, booking_id)
@@ -661,6 +661,14 @@ async def reschedule_booking(
                 "start time; cancel it and book a new time instead.",
             )
         old_start, old_end = _span(event, calendar)
+        if old_start == new_start.at:
+            # Asked to move it where it is, or the repeat of a move that was made (its
+            # first run died before storing the result): nothing to change, no e-mails.
+            content = (
+                f"The booking is already at {speakable_span(old_start, old_end, tz)}. "
+                f"Booking id: {event.id}."
+            )
+            return Outcome(content, _event_data(event, calendar, tz), booking_id=event.id)
         length = old_end - old_start
         minutes = int(length.total_seconds() // 60)
         new_end = new_start.at + length
