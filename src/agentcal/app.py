@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from agentcal import __version__, error_handlers, log
+from agentcal import __version__, cache_sync, error_handlers, log
 from agentcal.bots.endpoints import router as bots_router
 from agentcal.calcom.client import CalcomClient
 from agentcal.calcom.endpoints import router as calcom_router
@@ -65,11 +65,15 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         )
         # Expired idempotency keys hold old results (names, e-mails): purge them hourly.
         purger = asyncio.create_task(idempotency.purge_forever(engine))
+        background = [purger]
+        if engine.dialect.name == "postgresql":  # other replicas' changes empty the caches
+            background.append(asyncio.create_task(cache_sync.listen_forever(engine.url)))
         try:
             async with mcp_server.run(app):  # stops MCP exchanges before what they use
                 yield
         finally:
-            purger.cancel()
+            for task in background:
+                task.cancel()
             await app.state.calcom.aclose()
             await app.state.google.aclose()
             await engine.dispose()

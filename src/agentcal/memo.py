@@ -6,7 +6,8 @@ day. A `Memo` keeps such reads for `ttl` seconds at most, and is emptied the mom
 *this* process commits a change to one of the tables it reads from (the listeners at
 the end watch every ORM session). A change committed by *another* process — a second
 replica, a CLI command — is seen within `ttl` (`AGENTCAL_CACHE_SECONDS`, default 5;
-0 turns the caches off). `docs/runtime.md` says what that means for revoked tokens.
+0 turns the caches off), and on PostgreSQL at once: the transaction also notifies the
+other replicas (`agentcal.cache_sync`). `docs/runtime.md` says what that means.
 
 Values read while a change commits could be stale: a reader takes the memo's
 `generation` before it reads and `put`s with it, and a put from before the last
@@ -21,13 +22,16 @@ from itertools import chain
 from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 _TOUCHED = "agentcal.touched_tables"
+_NOTIFIED = "agentcal.notified_tables"
+CHANNEL = "agentcal_caches"  # see agentcal.cache_sync
+_NOTIFY = text("SELECT pg_notify(:channel, :tables)")
 _memos: weakref.WeakSet[Memo[Any, Any]] = weakref.WeakSet()
 
 
@@ -62,13 +66,42 @@ def _touched(session: Session) -> set[str]:
     return touched
 
 
+def _touch(session: Session, tables: set[str]) -> None:
+    """Note `tables` as changed by the session's transaction; on PostgreSQL, tell the
+    other replicas too (`agentcal.cache_sync`): a NOTIFY sent in the transaction is
+    delivered when it commits, and dropped if it rolls back."""
+    _touched(session).update(tables)
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    notified: set[str] = session.info.setdefault(_NOTIFIED, set())
+    news = (tables & watched_tables()) - notified
+    if news:
+        notified.update(news)
+        session.connection().execute(
+            _NOTIFY, {"channel": CHANNEL, "tables": ",".join(sorted(news))}
+        )
+
+
+def watched_tables() -> set[str]:
+    return set().union(*(memo.tables for memo in list(_memos)))
+
+
+def invalidate_tables(tables: set[str] | None) -> None:
+    """Empty the memos that read from `tables` (all of them for None)."""
+    for memo in list(_memos):
+        if tables is None or memo.tables & tables:
+            memo.invalidate()
+
+
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _flush: UOWTransaction) -> None:
-    touched = _touched(session)
+    tables = set()
     for obj in chain(session.new, session.dirty, session.deleted):
         table = getattr(obj, "__tablename__", None)
         if table is not None:
-            touched.add(table)
+            tables.add(table)
+    if tables:
+        _touch(session, tables)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -78,20 +111,21 @@ def _on_execute(state: ORMExecuteState) -> None:
         table = getattr(state.statement, "table", None)
         name = getattr(table, "name", None)
         if name is not None:
-            _touched(state.session).add(name)
+            _touch(state.session, {name})
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    session.info.pop(_NOTIFIED, None)
     touched = session.info.pop(_TOUCHED, None)
     if touched:
-        for memo in list(_memos):
-            if memo.tables & touched:
-                memo.invalidate()
+        invalidate_tables(touched)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session: Session, previous: Any) -> None:
+    # The notifications sent since are dropped with what is rolled back: send again.
+    session.info.pop(_NOTIFIED, None)
     # The outermost transaction rolled back: those changes never happened. (A savepoint
     # rolled back undoes only part: what was touched around it still commits.)
     if previous.parent is None:

@@ -1,0 +1,150 @@
+"""Caches kept in step across PostgreSQL replicas (`agentcal.cache_sync`).
+
+Two replicas (`agentcal serve` processes) with caches that would keep entries a minute
+(`AGENTCAL_CACHE_SECONDS=60`); a change made through one must reach the other's next
+call within a couple of seconds, which only a notification can do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agentcal.settings import Settings
+from tests.conftest import SandboxServer
+from tests.factories import Tenant
+from tests.runtime.test_caches import CHECK, _bot_with_calcom, next_monday
+
+PROMPT = 2.0  # seconds within which a change must show on the other replica
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def replica_urls(
+    backend: str, engine: AsyncEngine, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """Two `agentcal serve` processes on the suite's database (`engine` migrated it):
+    processes, not apps in this one, whose commits would empty every cache here."""
+    if backend != "postgresql":
+        pytest.skip(
+            "replicas share PostgreSQL; SQLite is one process (its commits empty its caches)"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCAL_")} | {
+        "AGENTCAL_DATABASE_URL": str(settings.database_url),
+        "AGENTCAL_SECRET_KEYS": str(settings.secret_keys),
+        "AGENTCAL_CALCOM_API_URL": settings.calcom_api_url,
+        "AGENTCAL_GOOGLE_API_URL": settings.google_api_url,
+        "AGENTCAL_GOOGLE_TOKEN_URL": settings.google_token_url,
+        "AGENTCAL_LOG_LEVEL": "WARNING",
+        "AGENTCAL_CACHE_SECONDS": "60",  # a stale cache would show for a minute
+    }
+    urls, processes = [], []
+    try:
+        for _ in range(2):
+            port = _free_port()
+            data_dir = tmp_path_factory.mktemp("replica")
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "agentcal", "serve", "--port", str(port)],
+                env=env | {"AGENTCAL_DATA_DIR": str(data_dir)}, stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            _wait_ready(url)
+        yield urls[0], urls[1]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"{url} was not ready in 30 s")
+
+
+@pytest.fixture
+async def clients(
+    replica_urls: tuple[str, str], tenant: Tenant
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    headers = {"Authorization": f"Bearer {tenant.token}"}
+    async with (
+        httpx.AsyncClient(base_url=replica_urls[0], headers=headers) as first,
+        httpx.AsyncClient(base_url=replica_urls[1], headers=headers) as second,
+    ):
+        yield first, second
+
+
+async def _call(client: httpx.AsyncClient, bot_id: str) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/bots/{bot_id}/tool-calls",
+        json={"toolCalls": [{"id": f"s-{uuid.uuid4().hex[:8]}", "name": CHECK,
+                             "arguments": {"startDate": next_monday().isoformat()}}]},
+    )  # fmt: skip
+
+
+async def _soon(check: Callable[[], Awaitable[bool]]) -> float:
+    """Seconds until `check()` holds, polling; fails after PROMPT seconds."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not await check():
+        assert loop.time() - started < PROMPT, f"not seen within {PROMPT} s"
+        await asyncio.sleep(0.05)
+    return loop.time() - started
+
+
+async def test_a_tool_switched_off_on_one_replica_is_off_on_the_other_at_once(
+    tenant: Tenant, sandbox: SandboxServer, clients: tuple[httpx.AsyncClient, ...]
+) -> None:
+    first, second = clients
+    bot_id, integration_id, body = await _bot_with_calcom(tenant, sandbox)
+    warm = await _call(second, bot_id)  # the second replica caches the bot's tools
+    assert warm.json()["results"][0]["ok"] is True, warm.text
+    update = {k: v for k, v in body.items() if k != "apiKey"} | {"checkAvailabilityEnabled": False}
+    changed = await first.put(f"/api/v1/calcom/integration/{integration_id}", json=update)
+    assert changed.status_code == 200, changed.text
+
+    async def off() -> bool:
+        result: dict[str, Any] = (await _call(second, bot_id)).json()["results"][0]
+        return result.get("error", {}).get("code") == "tool_disabled"
+
+    await _soon(off)
+
+
+async def test_a_token_revoked_on_one_replica_is_refused_by_the_other_at_once(
+    tenant: Tenant, clients: tuple[httpx.AsyncClient, ...]
+) -> None:
+    first, second = clients
+    issued = await tenant.api.post("/api/v1/access-tokens", json={"name": "sync"})
+    assert issued.status_code == 201, issued.text
+    token, token_id = issued.json()["token"], issued.json()["id"]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert (await second.get("/api/v1/bots", headers=auth)).status_code == 200  # now cached
+    revoked = await first.delete(f"/api/v1/access-tokens/{token_id}")
+    assert revoked.status_code == 204, revoked.text
+
+    async def refused() -> bool:
+        return (await second.get("/api/v1/bots", headers=auth)).status_code == 401
+
+    await _soon(refused)
