@@ -73,17 +73,15 @@ def _touch(session: Session, tables: set[str]) -> None:
     _touched(session).update(tables)
     if session.get_bind().dialect.name != "postgresql":
         return
+    # Every table, not only those this process's memos read: a CLI command has none,
+    # and its changes must still reach the servers' caches.
     notified: set[str] = session.info.setdefault(_NOTIFIED, set())
-    news = (tables & watched_tables()) - notified
+    news = tables - notified
     if news:
         notified.update(news)
         session.connection().execute(
             _NOTIFY, {"channel": CHANNEL, "tables": ",".join(sorted(news))}
         )
-
-
-def watched_tables() -> set[str]:
-    return set().union(*(memo.tables for memo in list(_memos)))
 
 
 def invalidate_tables(tables: set[str] | None) -> None:

@@ -27,6 +27,7 @@ from tests.factories import Tenant
 from tests.runtime.test_caches import CHECK, _bot_with_calcom, next_monday
 
 PROMPT = 2.0  # seconds within which a change must show on the other replica
+_ENV: dict[str, str] = {}  # the replicas' environment, for CLI commands beside them
 
 
 def _free_port() -> int:
@@ -54,6 +55,8 @@ def replica_urls(
         "AGENTCAL_LOG_LEVEL": "WARNING",
         "AGENTCAL_CACHE_SECONDS": "60",  # a stale cache would show for a minute
     }
+    _ENV.clear()
+    _ENV.update(env)
     urls, processes = [], []
     try:
         for _ in range(2):
@@ -143,6 +146,28 @@ async def test_a_token_revoked_on_one_replica_is_refused_by_the_other_at_once(
     assert (await second.get("/api/v1/bots", headers=auth)).status_code == 200  # now cached
     revoked = await first.delete(f"/api/v1/access-tokens/{token_id}")
     assert revoked.status_code == 204, revoked.text
+
+    async def refused() -> bool:
+        return (await second.get("/api/v1/bots", headers=auth)).status_code == 401
+
+    await _soon(refused)
+
+
+async def test_a_token_revoked_by_the_cli_is_refused_by_the_servers_at_once(
+    tenant: Tenant, clients: tuple[httpx.AsyncClient, ...]
+) -> None:
+    """A CLI command is a process of its own, with no caches: its commit notifies too."""
+    _, second = clients
+    issued = await tenant.api.post("/api/v1/access-tokens", json={"name": "cli-sync"})
+    assert issued.status_code == 201, issued.text
+    auth = {"Authorization": f"Bearer {issued.json()['token']}"}
+    assert (await second.get("/api/v1/bots", headers=auth)).status_code == 200  # now cached
+    revoke = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agentcal", "tokens", "revoke", issued.json()["id"],
+        env=_ENV, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, errors = await revoke.communicate()
+    assert revoke.returncode == 0, errors.decode()
 
     async def refused() -> bool:
         return (await second.get("/api/v1/bots", headers=auth)).status_code == 401
