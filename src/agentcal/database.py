@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+import agentcal.memo  # noqa: F401 - its session listeners tell the caches of every change
 import agentcal.sqlite_driver  # noqa: F401 - registers `sqlite+agentcal://`
 
 # Stable constraint names, so Alembic can alter them on both backends.

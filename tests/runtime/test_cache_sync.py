@@ -27,6 +27,9 @@ from tests.factories import Tenant
 from tests.runtime.test_caches import CHECK, _bot_with_calcom, next_monday
 
 PROMPT = 2.0  # seconds within which a change must show on the other replica
+# Set-up changes notify too: waiting this long before caching keeps their notifications
+# from emptying the cache, so only the change under test can.
+SETTLE = 0.5
 _ENV: dict[str, str] = {}  # the replicas' environment, for CLI commands beside them
 
 
@@ -122,6 +125,7 @@ async def test_a_tool_switched_off_on_one_replica_is_off_on_the_other_at_once(
 ) -> None:
     first, second = clients
     bot_id, integration_id, body = await _bot_with_calcom(tenant, sandbox)
+    await asyncio.sleep(SETTLE)  # the notifications of the set-up have arrived
     warm = await _call(second, bot_id)  # the second replica caches the bot's tools
     assert warm.json()["results"][0]["ok"] is True, warm.text
     update = {k: v for k, v in body.items() if k != "apiKey"} | {"checkAvailabilityEnabled": False}
@@ -143,6 +147,7 @@ async def test_a_token_revoked_on_one_replica_is_refused_by_the_other_at_once(
     assert issued.status_code == 201, issued.text
     token, token_id = issued.json()["token"], issued.json()["id"]
     auth = {"Authorization": f"Bearer {token}"}
+    await asyncio.sleep(SETTLE)  # the issue's own notification has reached the replicas
     assert (await second.get("/api/v1/bots", headers=auth)).status_code == 200  # now cached
     revoked = await first.delete(f"/api/v1/access-tokens/{token_id}")
     assert revoked.status_code == 204, revoked.text
@@ -161,6 +166,7 @@ async def test_a_token_revoked_by_the_cli_is_refused_by_the_servers_at_once(
     issued = await tenant.api.post("/api/v1/access-tokens", json={"name": "cli-sync"})
     assert issued.status_code == 201, issued.text
     auth = {"Authorization": f"Bearer {issued.json()['token']}"}
+    await asyncio.sleep(SETTLE)  # the issue's own notification has reached the replicas
     assert (await second.get("/api/v1/bots", headers=auth)).status_code == 200  # now cached
     revoke = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "agentcal", "tokens", "revoke", issued.json()["id"],
