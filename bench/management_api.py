@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,26 +21,9 @@ import time
 from pathlib import Path
 
 import httpx
+from support import bootstrap, free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, timeout: float = 30) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.01)
-    raise SystemExit(f"{url} was not ready after {timeout} s")
 
 
 def rss_mb(pid: int) -> float:
@@ -132,13 +113,7 @@ def main() -> None:
         serve.wait()
 
     # 2. Throughput, side by side in one server process.
-    boot = json.loads(
-        subprocess.run(
-            [*agentcal, "admin", "bootstrap", "--institution", "Bench", "--unit", "Bench",
-             "--user", "bench@example.com", "--json"],
-            env=env, capture_output=True, text=True, check=True,
-        ).stdout
-    )  # fmt: skip
+    boot = bootstrap(env)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "bench_server:create",

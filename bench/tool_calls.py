@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,23 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise SystemExit(f"{url} was not ready in 30 s")
+from support import bootstrap, free_port, wait_ready
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -92,13 +74,7 @@ def main() -> None:
     try:
         wait_ready(f"{sandbox_url}/sandbox/calcom/bookings")
         wait_ready(f"{api_url}/readyz")
-        boot = json.loads(
-            subprocess.run(
-                [*agentcal, "admin", "bootstrap", "--institution", "Bench", "--unit", "Bench",
-                 "--user", "bench@example.com", "--json"],
-                env=env, capture_output=True, text=True, check=True,
-            ).stdout
-        )  # fmt: skip
+        boot = bootstrap(env)
         api = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {boot['token']}"})
         sandbox = httpx.Client(base_url=sandbox_url)
         bot = api.post("/api/v1/bots", json={"name": "Bench", "unitId": boot["unitId"]}).json()

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentcal.calcom.client import CalcomClient
 from agentcal.crypto import Keyring
 from agentcal.database import session_scope
-from agentcal.google_calendar.client import GoogleCalendarClient
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -39,11 +38,3 @@ async def _calcom(request: Request) -> CalcomClient:
 
 
 Calcom = Annotated[CalcomClient, Depends(_calcom)]
-
-
-async def _google(request: Request) -> GoogleCalendarClient:
-    client: GoogleCalendarClient = request.app.state.google
-    return client
-
-
-Google = Annotated[GoogleCalendarClient, Depends(_google)]

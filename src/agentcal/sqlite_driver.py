@@ -191,10 +191,6 @@ class Connection:
         return None if self._closed else self.raw
 
     @property
-    def _conn(self) -> sqlite3.Connection:
-        return self.raw
-
-    @property
     def isolation_level(self) -> str | None:
         return self.raw.isolation_level
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from agentcal.runtime.actions.common import nearest
 from agentcal.scheduling.slots import (
     AvailabilityRules,
     Interval,
@@ -17,7 +18,6 @@ from agentcal.scheduling.slots import (
     find_slot,
     free_slots,
     freebusy_range,
-    nearest_slots,
     parse_working_hours,
 )
 from agentcal.scheduling.times import parse_range
@@ -274,16 +274,17 @@ def test_freebusy_range_covers_the_possible_slots_plus_the_buffer() -> None:
     assert freebusy_range(setting, start=now - timedelta(days=2), end=now, now=now) is None
 
 
-def test_find_slot_and_nearest_slots_serve_the_booking_recheck() -> None:
+def test_find_slot_and_nearest_serve_the_booking_recheck() -> None:
     slots = day_slots(rules(SPLIT_DAY), "2026-11-23", MEETINGS)
     wanted = datetime.fromisoformat("2026-11-23T10:00").replace(tzinfo=NEW_YORK)
     assert find_slot(slots, wanted) is None  # taken by the first meeting
     assert find_slot(slots, wanted - timedelta(hours=1)) == slots[0]  # 09:00, any zone
-    assert starts(nearest_slots(slots, wanted), NEW_YORK) == [
+    pairs = [(slot.start, slot.end) for slot in slots]
+    assert [s.astimezone(NEW_YORK).strftime("%H:%M") for s, _ in nearest(pairs, wanted)] == [
         "09:00", "09:30", "11:00", "11:30", "13:00"
     ]  # fmt: skip
     # 09:30 is 30 minutes away; 09:00 and 11:00 tie at 60, and the earlier one wins
-    assert nearest_slots(slots, wanted, limit=2) == [slots[0], slots[1]]
+    assert nearest(pairs, wanted, limit=2) == pairs[:2]
 
 
 # --- validation ---------------------------------------------------------------------------------

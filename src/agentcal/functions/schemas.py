@@ -41,7 +41,6 @@ from agentcal.validation import (
 )
 
 FUNCTION_TYPES = ("google-calendar",)
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_WORKING_HOURS: list[dict[str, Any]] = [
     {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"}
 ]
@@ -126,7 +125,6 @@ Color = Annotated[
         strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[#A-Za-z0-9-]+$"
     ),
 ]
-Minutes = Annotated[int, Field(strict=True)]
 
 
 class WorkingHours(BaseModel):

@@ -50,15 +50,6 @@ class GoogleRateLimited(GoogleError):
     code = "rate_limited"
 
 
-class GoogleSlotUnavailable(GoogleError):
-    """The time is no longer free. Google has no slot concept; the runtime raises this when
-    its re-check before booking (SPEC §4.5) finds the slot taken."""
-
-    status_code = 409
-    slug = "google-slot-unavailable"
-    code = "slot_unavailable"
-
-
 class GoogleNotFound(GoogleError):
     """404, or 410 (the event was deleted)."""
 

@@ -209,13 +209,13 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
         arguments = decode_arguments(call.arguments)
     except ToolFailure as failure:
         return _failure(call, failure.code, failure.message)
-    args_hash = idempotency.arguments_hash(runtime.keyring, call.name, arguments)
+    args_hash, older_hashes = idempotency.fingerprints(runtime.keyring, call.name, arguments)
 
     claim = None
     if call.id:
         claim = await idempotency.claim(
             runtime.engine, runtime.keyring, scope.idempotency_scope, call.id, args_hash,
-            also_matching=_older_hashes(runtime, call.name, arguments),
+            also_matching=older_hashes,
         )  # fmt: skip
         if claim.replay is not None:
             return {**claim.replay, "toolCallId": call.id}
@@ -262,38 +262,29 @@ async def _finish(
     claimed, so a repeat waits and then takes over as from a crashed process (and
     looks for its own booking first) instead of booking again at once.
     """
+    audit.count(record)  # once per call, whatever becomes of the write
+    failure: Exception | None = None
     for attempt in range(1, FINISH_ATTEMPTS + 1):
         try:
             async with runtime.engine.begin() as connection:
                 await record_call(connection, record)
                 if claim_id is not None:
                     await idempotency.complete(connection, runtime.keyring, claim_id, result)
-        except IntegrityError:
-            if record.bot_id is None or attempt == FINISH_ATTEMPTS:
+            return
+        except IntegrityError as exc:
+            failure = exc
+            if record.bot_id is None:
                 break
             record = dataclasses.replace(record, bot_id=None)  # the bot was deleted
-        except DBAPIError:
-            if attempt == FINISH_ATTEMPTS:
-                break
-            await asyncio.sleep(0.05 * 2**attempt)
-        else:
-            audit.count(record)
-            return
-    audit.count(record)
+        except DBAPIError as exc:
+            failure = exc
+            if attempt < FINISH_ATTEMPTS:
+                await asyncio.sleep(0.05 * 2**attempt)
     log.error(
         "could not record a finished tool call; its result was answered",
         tool=record.tool_name, outcome=record.outcome, booking_id=record.provider_booking_id,
-        call_id=record.call_id, exc_info=True,
+        call_id=record.call_id, exc_info=failure,
     )  # fmt: skip
-
-
-def _older_hashes(runtime: Runtime, name: str, arguments: dict[str, Any]) -> frozenset[str]:
-    """Other fingerprints a stored key of these arguments may carry: under the other
-    configured keys (a rotation), or the plain hash keys had before they were HMACs."""
-    legacy = idempotency.legacy_hash(name, arguments)
-    if len(runtime.keyring.key_ids) == 1:
-        return frozenset({legacy})
-    return idempotency.arguments_hashes(runtime.keyring, name, arguments) | {legacy}
 
 
 async def _run(

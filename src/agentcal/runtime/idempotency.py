@@ -65,15 +65,15 @@ def arguments_hash(keyring: Keyring, name: str, arguments: Any) -> str:
     return keyring.fingerprint(_canonical(name, arguments))
 
 
-def arguments_hashes(keyring: Keyring, name: str, arguments: Any) -> frozenset[str]:
-    """The fingerprints a stored key may carry for this call, one per configured key."""
-    return keyring.fingerprints(_canonical(name, arguments))
-
-
-def legacy_hash(name: str, arguments: Any) -> str:
-    """The plain SHA-256 that keys stored before the HMAC carry (for their last 24 h;
-    drop it in the release after)."""
-    return hashlib.sha256(_canonical(name, arguments)).hexdigest()
+def fingerprints(keyring: Keyring, name: str, arguments: Any) -> tuple[str, frozenset[str]]:
+    """The call's fingerprint (as `arguments_hash`), and the others a stored key of the
+    same call may carry: under the other configured keys (a rotation), and the plain
+    SHA-256 of keys stored before fingerprints were HMACs (for their last 24 h; drop it
+    in the release after). The canonical JSON is made once: this runs on every call."""
+    canonical = _canonical(name, arguments)
+    current = keyring.fingerprint(canonical)
+    legacy = hashlib.sha256(canonical).hexdigest()
+    return current, (keyring.fingerprints(canonical) | {legacy}) - {current}
 
 
 def _canonical(name: str, arguments: Any) -> bytes:

@@ -363,16 +363,3 @@ def find_slot(slots: Sequence[Interval], start: datetime) -> Interval | None:
     """The slot beginning at instant `start`, if it is among `slots` (the booking re-check)."""
     at = start.astimezone(UTC)
     return next((slot for slot in slots if slot.start == at), None)
-
-
-def nearest_slots(slots: Iterable[Interval], target: datetime, limit: int = 5) -> list[Interval]:
-    """Up to `limit` slots whose starts are nearest `target`, in time order (SPEC §4.5:
-    the alternatives offered when a slot was taken). Ties go to the earlier slot."""
-    at = target.astimezone(UTC)
-
-    def distance(slot: Interval) -> tuple[timedelta, datetime]:
-        start = slot.start.astimezone(UTC)
-        return abs(start - at), start
-
-    nearest = sorted(slots, key=distance)[:limit]
-    return sorted(nearest, key=lambda slot: slot.start.astimezone(UTC))
