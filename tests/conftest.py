@@ -20,10 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import agentcal.models  # noqa: F401 - registers every table
-from agentcal import migrate
 from agentcal.app import create_app
-from agentcal.crypto import Keyring, generate_key
-from agentcal.database import Base, create_engine
+from agentcal.crypto.keyring import Keyring, generate_key
+from agentcal.db import migrate
+from agentcal.db.engine import Base, create_engine
 from agentcal.sandbox.app import SandboxState, create_sandbox_app
 from agentcal.sandbox.calcom import CalcomState
 from agentcal.sandbox.google import CLIENT_ID as GOOGLE_CLIENT_ID

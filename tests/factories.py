@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from agentcal.database import session_scope
+from agentcal.db.engine import session_scope
 from agentcal.tenancy import service
 from agentcal.tenancy.models import User
 

@@ -20,12 +20,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from agentcal import migrate
-from agentcal.calcom.models import API_KEY, CalcomIntegration
 from agentcal.cli import app as cli
-from agentcal.crypto import Keyring, generate_key, parse_key
-from agentcal.database import session_scope
-from agentcal.functions.models import GOOGLE_TOKEN, GoogleCalendarPlugin
+from agentcal.crypto.keyring import Keyring, generate_key, parse_key
+from agentcal.db import migrate
+from agentcal.db.engine import session_scope
+from agentcal.providers.calcom.models import API_KEY, CalcomIntegration
+from agentcal.providers.google_calendar.models import GOOGLE_TOKEN, GoogleCalendarPlugin
 from agentcal.tenancy.models import Institution
 from tests.factories import (
     CALCOM_API_KEY,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agentcal.crypto import Keyring, SecretKeyError, generate_key, load_keyring, parse_key
+from agentcal.crypto.keyring import Keyring, SecretKeyError, generate_key, load_keyring, parse_key
 
 
 def test_sealed_value_opens_with_the_same_key_and_context() -> None:

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from sqlalchemy import LargeBinary, String, cast, false, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agentcal.database import Base
+from agentcal.db.engine import Base
 from tests.factories import (
     GOOGLE_REFRESH_TOKEN,
     Tenant,

@@ -9,8 +9,8 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agentcal.database import create_engine
-from agentcal.locks import KeyedLocks, advisory_key, calendar_lock
+from agentcal.db.engine import create_engine
+from agentcal.db.locks import KeyedLocks, advisory_key, calendar_lock
 
 
 async def _book_concurrently(

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
 from agentcal.bots.models import Bot
-from agentcal.database import utcnow
-from agentcal.memo import Memo
+from agentcal.db.caches import Memo
+from agentcal.db.engine import utcnow
 from agentcal.tenancy.models import Unit
 from tests.factories import Tenant
 

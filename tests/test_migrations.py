@@ -13,8 +13,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agentcal import migrate
-from agentcal.database import Base, create_engine
+from agentcal.db import migrate
+from agentcal.db.engine import Base, create_engine
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
 from agentcal.app import create_app
-from agentcal.crypto import Keyring, generate_key
+from agentcal.crypto.keyring import Keyring, generate_key
 from agentcal.error_handlers import _transient
 from agentcal.settings import Settings
 from tests.factories import Tenant, calcom_body

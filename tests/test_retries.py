@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from agentcal.retries import BudgetExhausted, RetryPolicy, call_budget, retry_after, send
+from agentcal.providers.http import BudgetExhausted, RetryPolicy, call_budget, retry_after, send
 
 
 def _client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:

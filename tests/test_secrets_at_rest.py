@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agentcal.database import Base
+from agentcal.db.engine import Base
 from tests.factories import (
     CALCOM_API_KEY,
     GOOGLE_ACCESS_TOKEN,

@@ -1,4 +1,4 @@
-"""`sqlite+agentcal://` (agentcal.sqlite_driver): SQLite on the loop's thread, waiting for
+"""`sqlite+agentcal://` (agentcal.db.sqlite_driver): SQLite on the loop's thread, waiting for
 locks asynchronously.
 
 SQLite-only by nature: every test makes its own database file under `tmp_path`, whatever
@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agentcal import sqlite_driver
-from agentcal.database import create_engine
+from agentcal.db import sqlite_driver
+from agentcal.db.engine import create_engine
 
 SCHEMA = "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, payload BLOB)"
 INSERT = text("INSERT INTO items (name) VALUES (:name)")

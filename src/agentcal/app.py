@@ -8,24 +8,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from agentcal import __version__, cache_sync, error_handlers, log
+from agentcal import __version__, error_handlers, log
 from agentcal.bots.endpoints import router as bots_router
-from agentcal.calcom.client import CalcomClient
-from agentcal.calcom.endpoints import router as calcom_router
-from agentcal.crypto import Keyring, load_keyring
-from agentcal.database import create_engine, create_sessionmaker
-from agentcal.functions.endpoints import router as functions_router
-from agentcal.google_calendar.client import GoogleCalendarClient
+from agentcal.crypto.keyring import Keyring, load_keyring
+from agentcal.db import cache_sync
+from agentcal.db.engine import create_engine, create_sessionmaker
 from agentcal.health import router as health_router
 from agentcal.observability import ObservabilityMiddleware
-from agentcal.runtime import (
-    actions,  # noqa: F401 - registers the provider actions
-    idempotency,
-    mcp_server,
-)
-from agentcal.runtime.calls import router as calls_router
+from agentcal.providers.calcom import bookings as _calcom_bookings  # noqa: F401 - registers
+from agentcal.providers.calcom.client import CalcomClient
+from agentcal.providers.calcom.endpoints import router as calcom_router
+from agentcal.providers.google_calendar import bookings as _google_bookings  # noqa: F401
+from agentcal.providers.google_calendar.client import GoogleCalendarClient
+from agentcal.providers.google_calendar.endpoints import router as functions_router
+from agentcal.runtime import idempotency
 from agentcal.runtime.catalog import catalog_memo
-from agentcal.runtime.endpoints import router as runtime_router
+from agentcal.runtime.channels import mcp as mcp_server
+from agentcal.runtime.channels.rest import router as runtime_router
+from agentcal.runtime.channels.rest_calls import router as calls_router
 from agentcal.runtime.executor import Runtime, event_types_memo
 from agentcal.settings import Settings
 from agentcal.tenancy.auth import principal_memo

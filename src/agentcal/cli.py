@@ -15,14 +15,15 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentcal import keys, migrate
-from agentcal.crypto import Keyring, SecretKeyError, generate_key, load_keyring
-from agentcal.database import create_engine, create_sessionmaker, session_scope, utcnow
+from agentcal.crypto import rotation
+from agentcal.crypto.keyring import Keyring, SecretKeyError, generate_key, load_keyring
+from agentcal.db import migrate
+from agentcal.db.engine import create_engine, create_sessionmaker, session_scope, utcnow
+from agentcal.kit.timestamps import iso_millis
+from agentcal.kit.validation import storable
 from agentcal.settings import Settings
 from agentcal.tenancy import service
 from agentcal.tenancy.models import AccessToken, Institution, User
-from agentcal.timestamps import iso_millis
-from agentcal.validation import storable
 
 T = TypeVar("T")
 
@@ -233,8 +234,8 @@ def rotate_keys() -> None:
     settings = Settings()
     keyring = _keyring(settings)
 
-    async def work(session: AsyncSession) -> keys.RotationReport:
-        return await keys.rotate(session, keyring, progress=_say)
+    async def work(session: AsyncSession) -> rotation.RotationReport:
+        return await rotation.rotate(session, keyring, progress=_say)
 
     try:
         report = _with_session(settings, work)

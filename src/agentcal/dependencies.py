@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentcal.calcom.client import CalcomClient
-from agentcal.crypto import Keyring
-from agentcal.database import session_scope
+from agentcal.crypto.keyring import Keyring
+from agentcal.db.engine import session_scope
+from agentcal.providers.calcom.client import CalcomClient
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agentcal.crypto import SecretKeyError
+from agentcal.crypto.keyring import SecretKeyError
 from agentcal.errors import PROBLEM_JSON, AgentcalError, problem_type
 
 log = structlog.get_logger("agentcal.errors")

@@ -1,9 +1,9 @@
 """Every feature's models, imported so `Base.metadata` (and Alembic) sees them all."""
 
 from agentcal.bots.models import Bot
-from agentcal.calcom.models import CalcomIntegration
-from agentcal.database import Base
-from agentcal.functions.models import Function, GoogleCalendarPlugin
+from agentcal.db.engine import Base
+from agentcal.providers.calcom.models import CalcomIntegration
+from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
 from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
 from agentcal.tenancy.models import AccessToken, Institution, Unit, User
 

@@ -7,14 +7,14 @@ import socket
 import httpx
 import pytest
 
-from agentcal.calcom.client import CalcomClient
-from agentcal.calcom.errors import (
+from agentcal.providers.calcom.client import CalcomClient
+from agentcal.providers.calcom.errors import (
     CalcomAuthError,
     CalcomError,
     CalcomNotFound,
     CalcomUnavailable,
 )
-from agentcal.retries import RetryPolicy
+from agentcal.providers.http import RetryPolicy
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from tests.conftest import SandboxServer
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agentcal.calcom.client import CalcomClient
-from agentcal.calcom.errors import CalcomNotFound, CalcomSlotUnavailable
+from agentcal.providers.calcom.client import CalcomClient
+from agentcal.providers.calcom.errors import CalcomNotFound, CalcomSlotUnavailable
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_TIMEZONE, DEMO_USERNAME
 from tests.conftest import SandboxServer
 

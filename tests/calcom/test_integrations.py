@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from agentcal.calcom.models import API_KEY, CalcomIntegration
+from agentcal.providers.calcom.models import API_KEY, CalcomIntegration
 from tests.factories import CALCOM_API_KEY, Tenant, add_member, calcom_body, calcom_update_body
 
 BASE = "/api/v1/calcom/integration"

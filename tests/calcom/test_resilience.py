@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from agentcal.calcom.client import CalcomClient
-from agentcal.calcom.errors import CalcomRateLimited, CalcomUnavailable
-from agentcal.retries import PROVIDER_RETRIES, RetryPolicy
+from agentcal.providers.calcom.client import CalcomClient
+from agentcal.providers.calcom.errors import CalcomRateLimited, CalcomUnavailable
+from agentcal.providers.http import PROVIDER_RETRIES, RetryPolicy
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from agentcal.sandbox.faults import Fault
 from tests.calcom.test_client_operations import SAO_PAULO, next_monday

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from starlette.responses import JSONResponse, Response
 
-from agentcal.calcom.client import CalcomClient
+from agentcal.providers.calcom.client import CalcomClient
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME, CalcomState
 from tests.contract import specs
 from tests.contract.recorder import CONTRACT_LOG, ContractLog, ContractRecorder, provider_path

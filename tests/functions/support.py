@@ -10,8 +10,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from agentcal.database import session_scope
-from agentcal.functions.models import Function, GoogleCalendarPlugin
+from agentcal.db.engine import session_scope
+from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
 from tests.factories import Tenant, google_function_body
 
 MASK = "*" * 16

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from agentcal.functions.models import GOOGLE_REFRESH_TOKEN as REFRESH_SECRET
-from agentcal.functions.models import GOOGLE_TOKEN as TOKEN_SECRET
-from agentcal.functions.models import NOTIFICATION_TARGET as TARGET_SECRET
+from agentcal.providers.google_calendar.models import GOOGLE_REFRESH_TOKEN as REFRESH_SECRET
+from agentcal.providers.google_calendar.models import GOOGLE_TOKEN as TOKEN_SECRET
+from agentcal.providers.google_calendar.models import NOTIFICATION_TARGET as TARGET_SECRET
 from tests.factories import (
     GOOGLE_ACCESS_TOKEN,
     GOOGLE_REFRESH_TOKEN,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from agentcal.google_calendar.client import GoogleCalendarClient, NewEvent
-from agentcal.retries import RetryPolicy
+from agentcal.providers.google_calendar.client import GoogleCalendarClient, NewEvent
+from agentcal.providers.http import RetryPolicy
 from agentcal.sandbox.google import CLIENT_ID, CLIENT_SECRET
 from tests.conftest import SandboxServer
 

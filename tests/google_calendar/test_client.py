@@ -10,12 +10,12 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from agentcal.google_calendar.client import (
+from agentcal.providers.google_calendar.client import (
     GoogleCalendarClient,
     new_event_id,
     reschedule_changes,
 )
-from agentcal.google_calendar.errors import (
+from agentcal.providers.google_calendar.errors import (
     GoogleAccessTokenRefused,
     GoogleAuthError,
     GoogleError,

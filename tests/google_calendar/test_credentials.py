@@ -17,16 +17,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from agentcal.crypto import Keyring
-from agentcal.database import create_engine, create_sessionmaker, utcnow
-from agentcal.functions.models import GOOGLE_TOKEN, GoogleCalendarPlugin
-from agentcal.google_calendar.client import GoogleCalendarClient
-from agentcal.google_calendar.credentials import access_token_for, with_access_token
-from agentcal.google_calendar.errors import (
+from agentcal.crypto.keyring import Keyring
+from agentcal.db.engine import create_engine, create_sessionmaker, utcnow
+from agentcal.providers.google_calendar.client import GoogleCalendarClient
+from agentcal.providers.google_calendar.credentials import access_token_for, with_access_token
+from agentcal.providers.google_calendar.errors import (
     GoogleCredentialsExpired,
     GoogleInvalidGrant,
     GoogleUnavailable,
 )
+from agentcal.providers.google_calendar.models import GOOGLE_TOKEN, GoogleCalendarPlugin
 from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from agentcal.google_calendar.errors import GoogleRateLimited, GoogleUnavailable
-from agentcal.retries import RetryPolicy
+from agentcal.providers.google_calendar.errors import GoogleRateLimited, GoogleUnavailable
+from agentcal.providers.http import RetryPolicy
 from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.google_calendar.support import (

@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agentcal.calcom.models import CalcomIntegration
-from agentcal.functions.models import Function, GoogleCalendarPlugin
+from agentcal.providers.calcom.models import CalcomIntegration
+from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
 
 PROMPT = "Use this to check Dr. Ana's free times and book 30-minute consultations."
 # OpenAI and Anthropic both document this pattern for tool (function) names.

@@ -1,4 +1,4 @@
-"""Caches kept in step across PostgreSQL replicas (`agentcal.cache_sync`).
+"""Caches kept in step across PostgreSQL replicas (`agentcal.db.cache_sync`).
 
 Two replicas (`agentcal serve` processes) with caches that would keep entries a minute
 (`AGENTCAL_CACHE_SECONDS=60`); a change made through one must reach the other's next

@@ -1,4 +1,4 @@
-"""The caches on the tool-call path (`agentcal.memo`) in use: they save requests and
+"""The caches on the tool-call path (`agentcal.db.caches`) in use: they save requests and
 queries, and this process's own changes still apply at once."""
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
-from agentcal.crypto import Keyring, generate_key
-from agentcal.database import utcnow
+from agentcal.crypto.keyring import Keyring, generate_key
+from agentcal.db.engine import utcnow
+from agentcal.providers.results import slots_content
 from agentcal.runtime import catalog as catalogs
 from agentcal.runtime import executor, idempotency
-from agentcal.runtime.actions.common import slots_content
 from agentcal.runtime.audit import CallRecord
 from agentcal.runtime.executor import Call, Scope, execute
 from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agentcal.crypto import Keyring, generate_key
-from agentcal.database import utcnow
+from agentcal.crypto.keyring import Keyring, generate_key
+from agentcal.db.engine import utcnow
 from agentcal.errors import Conflict
 from agentcal.runtime import idempotency
 from agentcal.runtime.idempotency import Claim, IdempotencyConflict, arguments_hash

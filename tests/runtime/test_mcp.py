@@ -27,9 +27,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentcal.app import create_app
-from agentcal.crypto import Keyring
-from agentcal.runtime import mcp_server
-from agentcal.runtime.mcp_server import IDEMPOTENCY_META_KEY
+from agentcal.crypto.keyring import Keyring
+from agentcal.runtime.channels import mcp as mcp_server
+from agentcal.runtime.channels.mcp import IDEMPOTENCY_META_KEY
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from agentcal.settings import Settings
 from agentcal.tenancy.models import AccessToken

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentcal.app import create_app
-from agentcal.crypto import Keyring
+from agentcal.crypto.keyring import Keyring
 from agentcal.runtime.models import ToolCallRecord
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from agentcal.sandbox.faults import Fault

@@ -21,10 +21,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, select, update
 
-from agentcal.database import utcnow
-from agentcal.functions.models import GoogleCalendarPlugin
-from agentcal.google_calendar.client import GoogleCalendarClient, event_id_for
-from agentcal.runtime.actions import google as google_actions
+from agentcal.db.engine import utcnow
+from agentcal.providers.google_calendar import bookings as google_actions
+from agentcal.providers.google_calendar.client import GoogleCalendarClient, event_id_for
+from agentcal.providers.google_calendar.models import GoogleCalendarPlugin
 from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
 from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer

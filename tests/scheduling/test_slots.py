@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agentcal.runtime.actions.common import nearest
+from agentcal.providers.results import nearest
 from agentcal.scheduling.slots import (
     AvailabilityRules,
     Interval,

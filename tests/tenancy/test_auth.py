@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text, update
 
-from agentcal.database import session_scope, utcnow
+from agentcal.db.engine import session_scope, utcnow
 from agentcal.tenancy import service
 from agentcal.tenancy.models import AccessToken, User
 from tests.factories import Tenant, add_member

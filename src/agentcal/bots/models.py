@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agentcal.database import Base, TimestampedMixin
+from agentcal.db.engine import Base, TimestampedMixin
 
 
 class Bot(TimestampedMixin, Base):

@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel
 
 from agentcal.bots.models import Bot
-from agentcal.timestamps import iso_millis
-from agentcal.validation import BLANK_IS_NULL, REQUEST_CONFIG, RESPONSE_CONFIG, LongText, Name
+from agentcal.kit.timestamps import iso_millis
+from agentcal.kit.validation import BLANK_IS_NULL, REQUEST_CONFIG, RESPONSE_CONFIG, LongText, Name
 
 
 class BotWrite(BaseModel):

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentcal.bots.models import Bot
 from agentcal.bots.schemas import BotWrite
-from agentcal.calcom.models import CalcomIntegration
 from agentcal.errors import Conflict, InvalidInput
-from agentcal.functions.models import Function
+from agentcal.providers.calcom.models import CalcomIntegration
+from agentcal.providers.google_calendar.models import Function
 from agentcal.tenancy.service import get_owned, get_unit
 
 

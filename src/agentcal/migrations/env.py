@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection agentcal hands over (see `agentcal.migrate`)."""
+"""Alembic environment: runs on the connection agentcal hands over (see `agentcal.db.migrate`)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentcal.database import utcnow
+from agentcal.db.engine import utcnow
 from agentcal.runtime.models import ToolCallRecord
 
 TOOL_CALLS = Counter(

@@ -33,11 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload
 
 from agentcal.bots.service import get_bot
-from agentcal.calcom.models import CalcomIntegration
-from agentcal.calcom.service import get_integration
-from agentcal.functions.models import Function
-from agentcal.functions.service import get_function
-from agentcal.memo import Memo
+from agentcal.db.caches import Memo
+from agentcal.providers.calcom.models import CalcomIntegration
+from agentcal.providers.calcom.service import get_integration
+from agentcal.providers.google_calendar.models import Function
+from agentcal.providers.google_calendar.service import get_function
 
 
 class Action(StrEnum):
@@ -503,7 +503,7 @@ CatalogMemo = Memo[CatalogKey, Catalog]
 
 def catalog_memo(ttl: float) -> CatalogMemo:
     """Catalogs recently built; a change to a bot, a function or what holds them
-    empties it (see `agentcal.memo`)."""
+    empties it (see `agentcal.db.caches`)."""
     # `users` too: deleting a user deletes their functions (ON DELETE CASCADE).
     tables = {"bots", "calcom_integrations", "functions", "google_calendar_plugins", "units",
               "institutions", "users"}  # fmt: skip

@@ -27,13 +27,13 @@ import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agentcal import retries
-from agentcal.calcom.client import CalcomClient, EventType
-from agentcal.crypto import Keyring
+from agentcal.crypto.keyring import Keyring
+from agentcal.db.caches import Memo
+from agentcal.db.locks import KeyedLocks
 from agentcal.errors import AgentcalError
-from agentcal.google_calendar.client import GoogleCalendarClient
-from agentcal.locks import KeyedLocks
-from agentcal.memo import Memo
+from agentcal.providers import http as retries
+from agentcal.providers.calcom.client import CalcomClient, EventType
+from agentcal.providers.google_calendar.client import GoogleCalendarClient
 from agentcal.runtime import audit, idempotency
 from agentcal.runtime.audit import CallRecord, record_call
 from agentcal.runtime.catalog import Action, Catalog, FunctionKind, ToolSpec

@@ -31,8 +31,8 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from agentcal.crypto import Keyring, Sealed
-from agentcal.database import utcnow
+from agentcal.crypto.keyring import Keyring, Sealed
+from agentcal.db.engine import utcnow
 from agentcal.errors import Conflict
 from agentcal.runtime.models import IdempotencyRecord
 

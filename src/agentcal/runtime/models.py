@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agentcal.database import Base, UTCDateTime, utcnow
+from agentcal.db.engine import Base, UTCDateTime, utcnow
 
 
 class ToolCallRecord(Base):

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentcal.validation import Slug, Timezone, Username
+from agentcal.kit.validation import Slug, Timezone, Username
 
 DEMO_USERNAME = "demo"
 DEMO_API_KEY = "cal_sandbox_demo"

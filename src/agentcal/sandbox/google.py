@@ -34,7 +34,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentcal.validation import Email, Timezone
+from agentcal.kit.validation import Email, Timezone
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_GOOGLE_ID = "100000000000000000001"

@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from agentcal.database import utcnow
+from agentcal.db.caches import Memo
+from agentcal.db.engine import utcnow
 from agentcal.errors import Forbidden, Unauthorized
-from agentcal.memo import Memo
 from agentcal.tenancy.service import find_token_by_hash, state_at
 from agentcal.tenancy.tokens import hash_token
 
@@ -49,7 +49,7 @@ def _bearer(request: Request) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _KnownToken:
-    """A token as read, kept briefly (see `agentcal.memo`), keyed by its hash."""
+    """A token as read, kept briefly (see `agentcal.db.caches`), keyed by its hash."""
 
     principal: Principal
     revoked_at: datetime | None

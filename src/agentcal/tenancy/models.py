@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agentcal.database import Base, TimestampedMixin, UTCDateTime
+from agentcal.db.engine import Base, TimestampedMixin, UTCDateTime
 
 ROLES = ("admin", "member")
 

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from agentcal.kit.timestamps import iso_millis
+from agentcal.kit.validation import REQUEST_CONFIG, RESPONSE_CONFIG, Email, Name
 from agentcal.tenancy.models import AccessToken, Unit, User
-from agentcal.timestamps import iso_millis
-from agentcal.validation import REQUEST_CONFIG, RESPONSE_CONFIG, Email, Name
 
 
 class UnitCreate(BaseModel):

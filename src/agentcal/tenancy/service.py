@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.interfaces import ORMOption
 
-from agentcal.database import utcnow
+from agentcal.db.engine import utcnow
 from agentcal.errors import Conflict, NotFound
 from agentcal.tenancy.models import AccessToken, Institution, Unit, User
 from agentcal.tenancy.tokens import display_prefix, hash_token, new_token

@@ -1,7 +1,7 @@
 """Initial schema: tenancy, bots, Cal.com integrations and Google Calendar functions.
 
 Why: agentcal's first release. Secrets live in `<name>_ciphertext` + `<name>_key_id`
-column pairs (AES-256-GCM, see `agentcal.crypto`), never in clear. Timestamps are
+column pairs (AES-256-GCM, see `agentcal.crypto.keyring`), never in clear. Timestamps are
 `timestamptz` on PostgreSQL and UTC text on SQLite.
 
 Revision ID: 0001

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from agentcal.crypto import Keyring, Sealed
+from agentcal.crypto.keyring import Keyring, Sealed
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ day. A `Memo` keeps such reads for `ttl` seconds at most, and is emptied the mom
 the end watch every ORM session). A change committed by *another* process — a second
 replica, a CLI command — is seen within `ttl` (`AGENTCAL_CACHE_SECONDS`, default 5;
 0 turns the caches off), and on PostgreSQL at once: the transaction also notifies the
-other replicas (`agentcal.cache_sync`). `docs/runtime.md` says what that means.
+other replicas (`agentcal.db.cache_sync`). `docs/runtime.md` says what that means.
 
 Values read while a change commits could be stale: a reader takes the memo's
 `generation` before it reads and `put`s with it, and a put from before the last
@@ -30,7 +30,7 @@ V = TypeVar("V")
 
 _TOUCHED = "agentcal.touched_tables"
 _NOTIFIED = "agentcal.notified_tables"
-CHANNEL = "agentcal_caches"  # see agentcal.cache_sync
+CHANNEL = "agentcal_caches"  # see agentcal.db.cache_sync
 _NOTIFY = text("SELECT pg_notify(:channel, :tables)")
 _memos: weakref.WeakSet[Memo[Any, Any]] = weakref.WeakSet()
 
@@ -68,7 +68,7 @@ def _touched(session: Session) -> set[str]:
 
 def _touch(session: Session, tables: set[str]) -> None:
     """Note `tables` as changed by the session's transaction; on PostgreSQL, tell the
-    other replicas too (`agentcal.cache_sync`): a NOTIFY sent in the transaction is
+    other replicas too (`agentcal.db.cache_sync`): a NOTIFY sent in the transaction is
     delivered when it commits, and dropped if it rolls back."""
     _touched(session).update(tables)
     if session.get_bind().dialect.name != "postgresql":

@@ -8,13 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentcal.bots.service import check_bot_in_unit
-from agentcal.calcom.client import CalcomClient, EventType
-from agentcal.calcom.models import API_KEY, CalcomIntegration
-from agentcal.calcom.schemas import IntegrationCreate, IntegrationUpdate
-from agentcal.crypto import Keyring
-from agentcal.database import utcnow
-from agentcal.pagination import Page
-from agentcal.secret_columns import masked
+from agentcal.crypto.columns import masked
+from agentcal.crypto.keyring import Keyring
+from agentcal.db.engine import utcnow
+from agentcal.kit.pagination import Page
+from agentcal.providers.calcom.client import CalcomClient, EventType
+from agentcal.providers.calcom.models import API_KEY, CalcomIntegration
+from agentcal.providers.calcom.schemas import IntegrationCreate, IntegrationUpdate
 from agentcal.tenancy.service import get_owned, get_unit
 
 API_KEY_PREFIX = "cal_"

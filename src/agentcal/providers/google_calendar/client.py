@@ -1,7 +1,7 @@
 """Google Calendar API v3 client and OAuth token refresh: one pooled `httpx.AsyncClient`.
 
 The app's lifespan owns one `GoogleCalendarClient` (SPEC §5.3). Every request goes
-through `agentcal.retries.send` (backoff with jitter, `Retry-After`, a time budget):
+through `agentcal.providers.http.send` (backoff with jitter, `Retry-After`, a time budget):
 
 * reads (`freeBusy`, event and calendar reads) are safe to repeat;
 * `insert_event` is made safe by a client-chosen event id: a repeat of an insert that
@@ -27,8 +27,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentcal import __version__, retries
-from agentcal.google_calendar.errors import (
+from agentcal import __version__
+from agentcal.db.locks import KeyedLocks
+from agentcal.providers import http as retries
+from agentcal.providers.google_calendar.errors import (
     GoogleAccessTokenRefused,
     GoogleAuthError,
     GoogleError,
@@ -38,7 +40,6 @@ from agentcal.google_calendar.errors import (
     GoogleRequestError,
     GoogleUnavailable,
 )
-from agentcal.locks import KeyedLocks
 
 PROVIDER = "google"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)

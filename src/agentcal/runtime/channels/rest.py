@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from agentcal.runtime import catalog
 from agentcal.runtime.catalog import FunctionKind
-from agentcal.runtime.dependencies import Catalogs
+from agentcal.runtime.channels.base import Catalogs
 from agentcal.runtime.formats import render
 from agentcal.runtime.schemas import ToolFormat, ToolList
 from agentcal.tenancy.auth import CurrentPrincipal

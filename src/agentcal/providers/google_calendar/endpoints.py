@@ -7,8 +7,9 @@ import uuid
 from fastapi import APIRouter, Query, Request, Response, status
 
 from agentcal.dependencies import KeyringDep, Session
-from agentcal.functions import service
-from agentcal.functions.schemas import (
+from agentcal.kit.pagination import PageParams
+from agentcal.providers.google_calendar import service
+from agentcal.providers.google_calendar.schemas import (
     FunctionCreate,
     FunctionList,
     FunctionRead,
@@ -16,7 +17,6 @@ from agentcal.functions.schemas import (
     FunctionUpdate,
     function_read,
 )
-from agentcal.pagination import PageParams
 from agentcal.tenancy.auth import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/functions", tags=["functions"])

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentcal.crypto import Keyring
-from agentcal.database import Base
-from agentcal.secret_columns import SecretColumn
+from agentcal.crypto.columns import SecretColumn
+from agentcal.crypto.keyring import Keyring
+from agentcal.db.engine import Base
 
 _BATCH = 500
 

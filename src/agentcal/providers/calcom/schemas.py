@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, field_validator
 
-from agentcal.calcom.models import CalcomIntegration
-from agentcal.timestamps import micros, millis
-from agentcal.validation import (
+from agentcal.kit.timestamps import micros, millis
+from agentcal.kit.validation import (
     REQUEST_CONFIG,
     RESPONSE_CONFIG,
     Name,
@@ -21,6 +20,7 @@ from agentcal.validation import (
     Timezone,
     Username,
 )
+from agentcal.providers.calcom.models import CalcomIntegration
 
 
 class IntegrationCreate(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from agentcal.errors import InvalidInput
 from agentcal.runtime import catalog as catalogs
 from agentcal.runtime.catalog import Action, Catalog, CatalogMemo, FunctionKind
-from agentcal.runtime.dependencies import Catalogs
+from agentcal.runtime.channels.base import Catalogs
 from agentcal.runtime.executor import Call, Runtime, Scope, execute, tool_message
 from agentcal.tenancy.auth import CurrentPrincipal
 

@@ -1,7 +1,7 @@
 """Cal.com API v2 client: one pooled `httpx.AsyncClient`, owned by the app's lifespan.
 
 Each operation sends the `cal-api-version` its endpoint requires, goes through
-`agentcal.retries.send` (backoff, `Retry-After`, time budget; repeats only what is
+`agentcal.providers.http.send` (backoff, `Retry-After`, time budget; repeats only what is
 safe), and parses the `{"status": "success", "data": …}` envelope into Pydantic models.
 Failures raise `CalcomError` subclasses carrying the tool error code; none of them
 ever holds the API key.
@@ -16,8 +16,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentcal import __version__, retries
-from agentcal.calcom.errors import (
+from agentcal import __version__
+from agentcal.providers import http as retries
+from agentcal.providers.calcom.errors import (
     CalcomAuthError,
     CalcomError,
     CalcomNotFound,

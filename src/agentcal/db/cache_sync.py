@@ -1,7 +1,7 @@
 """Caches kept in step across PostgreSQL replicas, with LISTEN/NOTIFY.
 
 A transaction that changes a table some `Memo` reads from also sends
-`NOTIFY agentcal_caches, '<table>,…'` (`agentcal.memo` does it at each flush); PostgreSQL
+`NOTIFY agentcal_caches, '<table>,…'` (`agentcal.db.caches` does it at each flush); PostgreSQL
 delivers it when the transaction commits and drops it when it rolls back. Every replica
 listens on a connection of its own and empties its memos of those tables, so a revoked
 token or a switched-off function stops working everywhere within milliseconds instead of
@@ -20,9 +20,9 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import URL
 
-from agentcal import memo
+from agentcal.db import caches
 
-log = structlog.get_logger("agentcal.cache_sync")
+log = structlog.get_logger("agentcal.db.cache_sync")
 
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
 
@@ -33,7 +33,7 @@ def _dsn(url: URL) -> str:
 
 
 def _on_notify(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
-    memo.invalidate_tables(set(payload.split(",")))
+    caches.invalidate_tables(set(payload.split(",")))
 
 
 async def listen_forever(url: URL) -> None:
@@ -61,8 +61,8 @@ async def _listen_once(url: URL) -> None:
     try:
         closed = asyncio.Event()
         connection.add_termination_listener(lambda _connection: closed.set())
-        await connection.add_listener(memo.CHANNEL, _on_notify)
-        memo.invalidate_tables(None)  # what was missed while not listening
+        await connection.add_listener(caches.CHANNEL, _on_notify)
+        caches.invalidate_tables(None)  # what was missed while not listening
         await closed.wait()
     finally:
         if not connection.is_closed():

@@ -37,20 +37,20 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from agentcal.crypto import Keyring
-from agentcal.database import utcnow
+from agentcal.crypto.keyring import Keyring
+from agentcal.db.engine import utcnow
 from agentcal.errors import NotFound
-from agentcal.functions.models import (
+from agentcal.providers.google_calendar.client import GoogleCalendarClient
+from agentcal.providers.google_calendar.errors import (
+    GoogleAccessTokenRefused,
+    GoogleCredentialsExpired,
+    GoogleInvalidGrant,
+)
+from agentcal.providers.google_calendar.models import (
     CREDENTIALS_INVALID,
     GOOGLE_REFRESH_TOKEN,
     GOOGLE_TOKEN,
     GoogleCalendarPlugin,
-)
-from agentcal.google_calendar.client import GoogleCalendarClient
-from agentcal.google_calendar.errors import (
-    GoogleAccessTokenRefused,
-    GoogleCredentialsExpired,
-    GoogleInvalidGrant,
 )
 
 # google-auth refreshes 3 min 45 s ahead; 5 min leaves room for a slow tool call.

@@ -12,10 +12,12 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import flag_modified
 
 from agentcal.bots.service import check_bot_in_unit
-from agentcal.crypto import Keyring
-from agentcal.database import utcnow
+from agentcal.crypto.keyring import Keyring
+from agentcal.db.engine import utcnow
 from agentcal.errors import InvalidInput, NotFound
-from agentcal.functions.models import (
+from agentcal.kit.pagination import Page
+from agentcal.notifications.targets import target_problem
+from agentcal.providers.google_calendar.models import (
     CREDENTIALS_VALID,
     GOOGLE_REFRESH_TOKEN,
     GOOGLE_TOKEN,
@@ -23,15 +25,13 @@ from agentcal.functions.models import (
     Function,
     GoogleCalendarPlugin,
 )
-from agentcal.functions.schemas import (
+from agentcal.providers.google_calendar.schemas import (
     PLUGIN_DEFAULTS,
     FunctionCreate,
     FunctionUpdate,
     GoogleCalendarCreate,
     GoogleCalendarUpdate,
 )
-from agentcal.notifications.targets import target_problem
-from agentcal.pagination import Page
 from agentcal.tenancy.service import get_owned, get_unit, get_user
 
 # Plugin settings copied as they are; `None` (or absent on create) means the default.

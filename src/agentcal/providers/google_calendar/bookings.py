@@ -34,9 +34,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from agentcal.db.locks import calendar_lock
 from agentcal.errors import NotFound
-from agentcal.functions.models import Function, GoogleCalendarPlugin
-from agentcal.google_calendar.client import (
+from agentcal.providers import results as common
+from agentcal.providers.google_calendar.client import (
     Attendee,
     Event,
     EventDateTime,
@@ -45,10 +46,9 @@ from agentcal.google_calendar.client import (
     event_id_for,
     reschedule_changes,
 )
-from agentcal.google_calendar.credentials import access_token_for, with_access_token
-from agentcal.google_calendar.errors import GoogleError, GoogleNotFound
-from agentcal.locks import calendar_lock
-from agentcal.runtime.actions import common
+from agentcal.providers.google_calendar.credentials import access_token_for, with_access_token
+from agentcal.providers.google_calendar.errors import GoogleError, GoogleNotFound
+from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
 from agentcal.runtime.catalog import (
     MAX_DURATION_MINUTES,
     MIN_DURATION_MINUTES,
@@ -82,7 +82,7 @@ from agentcal.scheduling.times import (
 T = TypeVar("T")
 
 ALTERNATIVE_DAYS = 3  # alternatives come from the target's local day and the two after
-# As the management API checks e-mails (agentcal.validation.Email).
+# As the management API checks e-mails (agentcal.kit.validation.Email).
 _EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00.]+")
 # freeBusy `errors[].reason` that mean the calendar is not there for this account.
 _MISSING_CALENDAR = frozenset({"notFound", "notACalendarUser"})

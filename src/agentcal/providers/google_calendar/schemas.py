@@ -23,9 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from agentcal.secret_columns import MASK
-from agentcal.timestamps import iso_millis
-from agentcal.validation import (
+from agentcal.crypto.columns import MASK
+from agentcal.kit.timestamps import iso_millis
+from agentcal.kit.validation import (
     BLANK_IS_NULL,
     REQUEST_CONFIG,
     RESPONSE_CONFIG,

@@ -6,8 +6,10 @@ import uuid
 
 from fastapi import APIRouter, Request, Response, status
 
-from agentcal.calcom import service
-from agentcal.calcom.schemas import (
+from agentcal.dependencies import Calcom, KeyringDep, Session
+from agentcal.kit.pagination import PageParams
+from agentcal.providers.calcom import service
+from agentcal.providers.calcom.schemas import (
     EventTypeList,
     EventTypeRead,
     IntegrationCreate,
@@ -15,8 +17,6 @@ from agentcal.calcom.schemas import (
     IntegrationRead,
     IntegrationUpdate,
 )
-from agentcal.dependencies import Calcom, KeyringDep, Session
-from agentcal.pagination import PageParams
 from agentcal.tenancy.auth import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/calcom/integration", tags=["Cal.com integrations"])

@@ -8,17 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agentcal.calcom.client import Booking, CalcomClient, EventType
-from agentcal.calcom.errors import (
+from agentcal.db.locks import calendar_lock
+from agentcal.errors import NotFound
+from agentcal.providers import results as common
+from agentcal.providers.calcom.client import Booking, CalcomClient, EventType
+from agentcal.providers.calcom.errors import (
     CalcomError,
     CalcomNotFound,
     CalcomRequestError,
     CalcomSlotUnavailable,
 )
-from agentcal.calcom.models import API_KEY, CalcomIntegration
-from agentcal.errors import NotFound
-from agentcal.locks import calendar_lock
-from agentcal.runtime.actions import common
+from agentcal.providers.calcom.models import API_KEY, CalcomIntegration
 from agentcal.runtime.catalog import Action, FunctionKind, ToolSpec
 from agentcal.runtime.executor import CallContext, Outcome, Runtime, ToolFailure, handles
 from agentcal.scheduling.times import (

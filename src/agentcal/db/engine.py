@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-import agentcal.memo  # noqa: F401 - its session listeners tell the caches of every change
-import agentcal.sqlite_driver  # noqa: F401 - registers `sqlite+agentcal://`
+import agentcal.db.caches  # noqa: F401 - its session listeners tell the caches of every change
+import agentcal.db.sqlite_driver  # noqa: F401 - registers `sqlite+agentcal://`
 
 # Stable constraint names, so Alembic can alter them on both backends.
 NAMING_CONVENTION = {
@@ -101,7 +101,7 @@ SQLITE_TIMEOUT = 10.0  # seconds a statement waits for another writer
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for `url`, with the SQLite pragmas agentcal relies on.
 
-    `sqlite:///…` means agentcal's own driver (`agentcal.sqlite_driver`), which runs
+    `sqlite:///…` means agentcal's own driver (`agentcal.db.sqlite_driver`), which runs
     statements on the event loop's thread; `sqlite+aiosqlite:///…` the threaded one.
     """
     if url.startswith("sqlite:"):

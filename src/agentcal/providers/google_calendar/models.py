@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from agentcal.database import Base, TimestampedMixin, UTCDateTime
-from agentcal.secret_columns import SecretColumn
+from agentcal.crypto.columns import SecretColumn
+from agentcal.db.engine import Base, TimestampedMixin, UTCDateTime
 
 GOOGLE_TOKEN = SecretColumn("google_calendar_plugins", "google_token")
 GOOGLE_REFRESH_TOKEN = SecretColumn("google_calendar_plugins", "google_refresh_token")

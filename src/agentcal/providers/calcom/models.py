@@ -8,8 +8,8 @@ from typing import ClassVar
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agentcal.database import Base, TimestampedMixin
-from agentcal.secret_columns import SecretColumn
+from agentcal.crypto.columns import SecretColumn
+from agentcal.db.engine import Base, TimestampedMixin
 
 API_KEY = SecretColumn("calcom_integrations", "api_key")
 
