@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentcal.crypto.keyring import Keyring
 from agentcal.db.engine import session_scope
-from agentcal.providers.calcom.client import CalcomClient
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -30,11 +29,3 @@ async def _keyring(request: Request) -> Keyring:
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 KeyringDep = Annotated[Keyring, Depends(_keyring)]
-
-
-async def _calcom(request: Request) -> CalcomClient:
-    client: CalcomClient = request.app.state.calcom
-    return client
-
-
-Calcom = Annotated[CalcomClient, Depends(_calcom)]

@@ -1,7 +1,8 @@
 """The one error base of agentcal and its RFC 9457 problem-details rendering.
 
 Services raise `AgentcalError` subclasses; a single exception handler turns them
-into `application/problem+json`. Provider errors (later issues) subclass it too.
+into `application/problem+json`. `ToolError` is the root of the tool errors, whose
+tree `agentcal.providers.base` draws: a tool call answers them as results.
 """
 
 from __future__ import annotations
@@ -79,3 +80,27 @@ class InvalidInput(AgentcalError):
 
     def body(self) -> dict[str, Any]:
         return {**super().body(), "errors": self.errors}
+
+
+class ToolError(AgentcalError):
+    """A tool call that could not do what was asked; answered as a result with `ok: false`.
+
+    `code` is what a model reads; `retryable` says whether the same call may succeed
+    later; `data` holds facts to act on (the nearest free times, the event types to
+    choose from), as JSON values.
+    """
+
+    status_code = 422
+    slug = "tool-error"
+    code: ClassVar[str] = "error"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail, headers=headers)
+        self.data: dict[str, Any] = data or {}

@@ -20,7 +20,7 @@ from sqlalchemy import update
 from agentcal.crypto.keyring import Keyring
 from agentcal.db.engine import create_engine, create_sessionmaker, utcnow
 from agentcal.providers.google_calendar.client import GoogleCalendarClient
-from agentcal.providers.google_calendar.credentials import access_token_for, with_access_token
+from agentcal.providers.google_calendar.credentials import FunctionAuth, access_token_for
 from agentcal.providers.google_calendar.errors import (
     GoogleCredentialsExpired,
     GoogleInvalidGrant,
@@ -258,19 +258,15 @@ async def test_a_refused_access_token_is_refreshed_and_the_call_repeated(
     function_id = await _function(tenant, account)
     sandbox.google.revoke(account.access_token)
     plugin = await _plugin(app, function_id)
-    used: list[str] = []
+    auth = FunctionAuth(app.state.sessionmaker, keyring, google, plugin)
+    assert await auth.token() == account.access_token  # trusted until Google refuses it
 
-    async def call(token: str) -> str:
-        used.append(token)
-        entry = await google.get_calendar_list_entry(token)
-        return entry.id
+    entry = await google.get_calendar_list_entry(auth)
 
-    calendar_id = await with_access_token(app.state.sessionmaker, keyring, google, plugin, call)
-
-    assert calendar_id == account.email
-    assert used[0] == account.access_token
-    assert len(used) == 2
-    assert used[1] != account.access_token
+    assert entry.id == account.email
+    renewed = await auth.token()
+    assert renewed != account.access_token
+    assert sandbox.google.caller(renewed) is not None
     assert sandbox.google.token_requests[account.refresh_token] == 1
 
 
@@ -282,12 +278,10 @@ async def test_a_refused_token_without_a_refresh_token_marks_the_credentials_inv
     function_id = await _function(tenant, account, refresh=False)
     sandbox.google.revoke(account.access_token)
     plugin = await _plugin(app, function_id)
-
-    async def call(token: str) -> str:
-        return (await google.get_calendar_list_entry(token)).id
+    auth = FunctionAuth(app.state.sessionmaker, keyring, google, plugin)
 
     with pytest.raises(GoogleCredentialsExpired) as raised:
-        await with_access_token(app.state.sessionmaker, keyring, google, plugin, call)
+        await google.get_calendar_list_entry(auth)
     assert "no refresh token" in str(raised.value)
     assert account.access_token not in str(raised.value)
     assert await _status(tenant, function_id) == "invalid"

@@ -8,8 +8,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agentcal.providers.base import ToolSource
+from agentcal.providers.calcom import tools as calcom_tools
 from agentcal.providers.calcom.models import CalcomIntegration
+from agentcal.providers.google_calendar import tools as google_tools
 from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
+from agentcal.runtime.catalog import Catalog, build_catalog
 
 PROMPT = "Use this to check Dr. Ana's free times and book 30-minute consultations."
 # OpenAI and Anthropic both document this pattern for tool (function) names.
@@ -128,3 +132,17 @@ def openai_violations(tool: dict[str, Any]) -> list[str]:
     if parameters.get("type") != "object":
         problems.append(f"{name}: the root schema must be an object (not anyOf)")
     return problems + [f"{name}: {p}" for p in strict_violations(parameters)]
+
+
+CALCOM, GOOGLE = calcom_tools.KIND, google_tools.KIND
+
+
+def source_of(row: CalcomIntegration | Function) -> ToolSource | None:
+    if isinstance(row, CalcomIntegration):
+        return calcom_tools.source(row)
+    return google_tools.source(row)
+
+
+def catalog_of(rows: list[CalcomIntegration | Function]) -> Catalog:
+    """The catalog of these rows, as a bot linking them has it."""
+    return build_catalog(s for s in map(source_of, rows) if s is not None)

@@ -112,7 +112,7 @@ async def test_two_availability_checks_fetch_the_event_types_once(
     assert second["data"]["slots"] == first["data"]["slots"]
     assert event_types.count == 1
     # The control: without the cached copy the next check asks Cal.com again.
-    app.state.runtime.event_types.invalidate()
+    app.state.runtime.providers["calcom"].event_types.invalidate()
     assert (await _result(tenant, bot_id))["ok"] is True
     assert event_types.count == 2
 

@@ -1,4 +1,4 @@
-"""The tool catalog (SPEC §4.1) without HTTP: names, switches, descriptions, formats."""
+"""The tool catalog without HTTP: names, switches, descriptions, formats."""
 
 from __future__ import annotations
 
@@ -12,20 +12,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agentcal.providers.base import Action
 from agentcal.runtime.catalog import (
     MAX_NAME_LENGTH,
     MAX_SLUG_LENGTH,
-    Action,
     Catalog,
-    FunctionKind,
-    build_catalog,
     slugify,
     unique_slugs,
 )
 from agentcal.runtime.formats import anthropic_tools, json_schema, mcp_tools, openai_tools
 from tests.runtime.support import (
+    CALCOM,
+    GOOGLE,
     PROMPT,
     TOOL_NAME,
+    catalog_of,
     google_function,
     integration,
     openai_violations,
@@ -41,7 +42,7 @@ def actions(names: list[str], slug: str) -> set[str]:
     return {n.removesuffix(f"_{slug}") for n in names if n.endswith(f"_{slug}")}
 
 
-def check_name(catalog: Catalog, kind: FunctionKind, function_id: uuid.UUID) -> str:
+def check_name(catalog: Catalog, kind: str, function_id: uuid.UUID) -> str:
     spec = catalog.find(kind, function_id, Action.CHECK_AVAILABILITY)
     assert spec is not None
     return spec.name
@@ -75,13 +76,13 @@ def test_slugify_transliterates_accents_and_collapses_the_rest(title: str, slug:
 def test_titles_with_nothing_transliterable_fall_back_to_the_provider() -> None:
     cal = integration("🦷📅")
     google = google_function("予約カレンダー")
-    names = [t.name for t in build_catalog([cal, google]).tools]
+    names = [t.name for t in catalog_of([cal, google]).tools]
     assert "check_availability_calcom" in names
     assert "check_availability_google_calendar" in names
 
 
 def test_accented_and_emoji_titles_give_ascii_names() -> None:
-    catalog = build_catalog([integration("Agenda da Dra. Conceição 🦷")])
+    catalog = catalog_of([integration("Agenda da Dra. Conceição 🦷")])
     assert [t.name for t in catalog.tools] == [
         "check_availability_agenda_da_dra_conceicao",
         "create_booking_agenda_da_dra_conceicao",
@@ -92,7 +93,7 @@ def test_accented_and_emoji_titles_give_ascii_names() -> None:
 
 def test_very_long_titles_are_cut_to_64_characters_per_name() -> None:
     title = "Consultório odontológico da Doutora Ana Souza " * 3  # 120+ characters
-    catalog = build_catalog([integration(title[:120]), google_function(title[:120])])
+    catalog = catalog_of([integration(title[:120]), google_function(title[:120])])
     names = [t.name for t in catalog.tools]
     assert all(len(n) <= MAX_NAME_LENGTH and TOOL_NAME.fullmatch(n) for n in names)
     assert "reschedule_booking_consultorio_odontologico_da_doutora_ana_souza" in names
@@ -104,7 +105,7 @@ def test_very_long_titles_are_cut_to_64_characters_per_name() -> None:
 
 
 def test_all_actions_of_a_function_share_one_slug() -> None:
-    catalog = build_catalog([integration("x" * 120)])
+    catalog = catalog_of([integration("x" * 120)])
     slugs = {t.name.removeprefix(f"{t.action}_") for t in catalog.tools}
     assert len(slugs) == 1
     assert len(slugs.pop()) == MAX_SLUG_LENGTH
@@ -115,7 +116,7 @@ def test_duplicate_titles_in_a_bot_get_suffixes_in_creation_order() -> None:
     second = google_function("agenda")
     third = integration("AGENDA!")
     # The order rows are passed in does not matter: creation time decides.
-    catalog = build_catalog([third, first, second])
+    catalog = catalog_of([third, first, second])
     by_function = {t.function_id: t.name for t in catalog.tools if t.action == "cancel_booking"}
     assert by_function == {
         first.id: "cancel_booking_agenda",
@@ -127,9 +128,9 @@ def test_duplicate_titles_in_a_bot_get_suffixes_in_creation_order() -> None:
 def test_a_literal_suffix_in_a_title_does_not_collide_with_a_generated_one() -> None:
     slugs = unique_slugs(
         [
-            (FunctionKind.CALCOM, "Agenda"),
-            (FunctionKind.CALCOM, "Agenda 2"),
-            (FunctionKind.GOOGLE_CALENDAR, "Agenda"),
+            (CALCOM, "Agenda"),
+            (CALCOM, "Agenda 2"),
+            (GOOGLE, "Agenda"),
         ]
     )
     assert slugs == ["agenda", "agenda_2", "agenda_3"]
@@ -139,21 +140,16 @@ def test_same_creation_time_is_ordered_by_id() -> None:
     a = integration("Agenda", id=uuid.UUID(int=1))
     b = integration("Agenda", id=uuid.UUID(int=2), created_at=a.created_at)
     for rows in ([a, b], [b, a]):
-        catalog = build_catalog(rows)
-        assert check_name(catalog, FunctionKind.CALCOM, a.id) == "check_availability_agenda"
-        assert check_name(catalog, FunctionKind.CALCOM, b.id) == "check_availability_agenda_2"
+        catalog = catalog_of(rows)
+        assert check_name(catalog, CALCOM, a.id) == "check_availability_agenda"
+        assert check_name(catalog, CALCOM, b.id) == "check_availability_agenda_2"
 
 
 def test_names_are_stable_across_calls_and_unrelated_changes() -> None:
     older = integration("Agenda")
     mine = google_function("Agenda")
-    before = [
-        t.name
-        for t in build_catalog([older, mine])
-        .of_function(FunctionKind.GOOGLE_CALENDAR, mine.id)
-        .tools
-    ]
-    assert before == [t.name for t in build_catalog([older, mine]).tools[4:]]
+    before = [t.name for t in catalog_of([older, mine]).of_function(GOOGLE, mine.id).tools]
+    assert before == [t.name for t in catalog_of([older, mine]).tools[4:]]
 
     # Prompt, switches, timezone and activation of either one, and a newer function
     # with the same title, change nothing in the names.
@@ -165,8 +161,8 @@ def test_names_are_stable_across_calls_and_unrelated_changes() -> None:
     mine.google_calendar.timezone = "Europe/Lisbon"
     mine.description = "Another description."
     newer = integration("Agenda")
-    catalog = build_catalog([newer, mine, older])
-    after = [t.name for t in catalog.of_function(FunctionKind.GOOGLE_CALENDAR, mine.id).tools]
+    catalog = catalog_of([newer, mine, older])
+    after = [t.name for t in catalog.of_function(GOOGLE, mine.id).tools]
     assert (
         after
         == before
@@ -183,7 +179,7 @@ def test_names_are_stable_across_calls_and_unrelated_changes() -> None:
 def test_slugs_are_unique_short_ascii_and_never_renamed_by_newer_functions(
     titles: list[str], newer: str
 ) -> None:
-    rows = [(FunctionKind.CALCOM, t) for t in titles]
+    rows = [(CALCOM, t) for t in titles]
     slugs = unique_slugs(rows)
     assert len(set(slugs)) == len(slugs)
     for slug in slugs:
@@ -191,7 +187,7 @@ def test_slugs_are_unique_short_ascii_and_never_renamed_by_newer_functions(
         assert len(slug) <= MAX_SLUG_LENGTH
         for action in Action:
             assert TOOL_NAME.fullmatch(f"{action}_{slug}")
-    assert unique_slugs([*rows, (FunctionKind.GOOGLE_CALENDAR, newer)])[:-1] == slugs
+    assert unique_slugs([*rows, (GOOGLE, newer)])[:-1] == slugs
 
 
 # ------------------------------------------------------------------ switches, activation
@@ -219,7 +215,7 @@ def test_switches_decide_which_actions_are_offered(
         if kind == "calcom"
         else google_function("Agenda", **switches)
     )
-    catalog = build_catalog([row])
+    catalog = catalog_of([row])
     assert actions([t.name for t in catalog.offered()], "agenda") == offered
     # Switched-off tools stay resolvable, so a call answers tool_disabled, not "unknown".
     for action in ALL_ACTIONS - offered:
@@ -230,7 +226,7 @@ def test_switches_decide_which_actions_are_offered(
 
 
 def test_inactive_integration_offers_no_tool() -> None:
-    catalog = build_catalog([integration("Agenda", is_active=False)])
+    catalog = catalog_of([integration("Agenda", is_active=False)])
     assert catalog.offered() == []
     spec = catalog.resolve("create_booking_agenda")
     assert spec is not None
@@ -238,7 +234,7 @@ def test_inactive_integration_offers_no_tool() -> None:
 
 
 def test_inactive_function_offers_no_tool() -> None:
-    catalog = build_catalog([google_function("Agenda", is_activated=False)])
+    catalog = catalog_of([google_function("Agenda", is_activated=False)])
     assert catalog.offered() == []
     spec = catalog.resolve("check_availability_agenda")
     assert spec is not None
@@ -247,18 +243,18 @@ def test_inactive_function_offers_no_tool() -> None:
 
 def test_resolve_and_find_give_what_the_executor_needs() -> None:
     cal, google = integration("Agenda"), google_function("Agenda")
-    catalog = build_catalog([cal, google])
+    catalog = catalog_of([cal, google])
     spec = catalog.resolve("reschedule_booking_agenda_2")
     assert spec is not None
     assert (spec.kind, spec.function_id, spec.action) == (
-        FunctionKind.GOOGLE_CALENDAR,
+        GOOGLE,
         google.id,
         Action.RESCHEDULE_BOOKING,
     )
     assert spec.timezone == "America/Sao_Paulo"
-    assert check_name(catalog, FunctionKind.CALCOM, cal.id) == "check_availability_agenda"
+    assert check_name(catalog, CALCOM, cal.id) == "check_availability_agenda"
     assert catalog.resolve("check_availability_nothing") is None
-    assert catalog.find(FunctionKind.CALCOM, google.id, Action.CHECK_AVAILABILITY) is None
+    assert catalog.find(CALCOM, google.id, Action.CHECK_AVAILABILITY) is None
 
 
 # --------------------------------------------------------------------------- descriptions
@@ -266,7 +262,7 @@ def test_resolve_and_find_give_what_the_executor_needs() -> None:
 
 def test_description_is_one_sentence_then_the_prompt_verbatim() -> None:
     prompt = "  Only book *weekdays*.\n\nNever share the calendar link.\n  "
-    catalog = build_catalog(
+    catalog = catalog_of(
         [integration("Agenda", prompt=prompt), google_function("Agenda", description=prompt)]
     )
     for spec in catalog.tools:
@@ -282,18 +278,18 @@ def test_description_says_for_whom_and_in_which_timezone() -> None:
     google = google_function(
         "Agenda", timezone="Asia/Tokyo", calendar_id="team@group.calendar.google.com"
     )
-    catalog = build_catalog([cal, google])
-    for spec in catalog.of_function(FunctionKind.CALCOM, cal.id).tools:
+    catalog = catalog_of([cal, google])
+    for spec in catalog.of_function(CALCOM, cal.id).tools:
         assert 'the Cal.com calendar "Dra. Ana consultas" of user dr-ana.souza' in spec.description
         assert "times are in Europe/Lisbon unless you pass timeZone" in spec.description
-    for spec in catalog.of_function(FunctionKind.GOOGLE_CALENDAR, google.id).tools:
+    for spec in catalog.of_function(GOOGLE, google.id).tools:
         assert "Ana Souza's Google Calendar (team@group.calendar.google.com)" in spec.description
         assert "times are in Asia/Tokyo unless you pass timeZone" in spec.description
 
 
 def test_create_booking_points_to_the_availability_tool_only_when_offered() -> None:
-    with_check = build_catalog([integration("Agenda")]).resolve("create_booking_agenda")
-    without = build_catalog([integration("Agenda", check_availability_enabled=False)]).resolve(
+    with_check = catalog_of([integration("Agenda")]).resolve("create_booking_agenda")
+    without = catalog_of([integration("Agenda", check_availability_enabled=False)]).resolve(
         "create_booking_agenda"
     )
     assert with_check is not None
@@ -303,7 +299,7 @@ def test_create_booking_points_to_the_availability_tool_only_when_offered() -> N
 
 
 def test_arguments_describe_the_accepted_time_forms_and_defaults() -> None:
-    catalog = build_catalog(
+    catalog = catalog_of(
         [
             integration("Agenda", default_event_type_slug="60min", timezone="America/New_York"),
             google_function("Agenda", slot_minutes=45),
@@ -367,7 +363,7 @@ def _arguments(spec_parameters: Any) -> tuple[list[str], list[str]]:
 def test_arguments_follow_the_spec_table(
     action: str, calcom: list[str], google: list[str], required: list[str]
 ) -> None:
-    catalog = build_catalog([integration("Agenda"), google_function("Agenda")])
+    catalog = catalog_of([integration("Agenda"), google_function("Agenda")])
     cal_spec = catalog.resolve(f"{action}_agenda")
     google_spec = catalog.resolve(f"{action}_agenda_2")
     assert cal_spec is not None
@@ -397,7 +393,7 @@ def every_variant() -> list[Any]:
 
 
 def test_every_openai_schema_satisfies_strict_mode() -> None:
-    catalog = build_catalog(every_variant())
+    catalog = catalog_of(every_variant())
     tools = dumped(openai_tools(catalog.tools))  # offered or not: every schema there is
     assert len(tools) == 4 * 20
     for tool in tools:
@@ -428,7 +424,7 @@ def test_the_strict_checker_catches_each_rule() -> None:
 
 
 def test_openai_optional_arguments_are_nullable_and_required_ones_are_not() -> None:
-    catalog = build_catalog([integration("Agenda"), google_function("Agenda")])
+    catalog = catalog_of([integration("Agenda"), google_function("Agenda")])
     for spec in catalog.tools:
         properties = json_schema(spec.parameters, strict=True)["properties"]
         for parameter in spec.parameters:
@@ -440,7 +436,7 @@ def test_openai_optional_arguments_are_nullable_and_required_ones_are_not() -> N
 
 
 def test_anthropic_tools_use_plain_json_schema_with_real_required() -> None:
-    catalog = build_catalog([integration("Agenda"), google_function("Agenda")])
+    catalog = catalog_of([integration("Agenda"), google_function("Agenda")])
     tools = dumped(anthropic_tools(catalog.tools))
     for tool, spec in zip(tools, catalog.tools, strict=True):
         assert set(tool) == {"name", "description", "input_schema"}
@@ -455,7 +451,7 @@ def test_anthropic_tools_use_plain_json_schema_with_real_required() -> None:
 
 
 def test_mcp_tools_are_valid_sdk_tools_with_the_same_names_and_schemas() -> None:
-    catalog = build_catalog([integration("Agenda"), google_function("Agenda", is_activated=False)])
+    catalog = catalog_of([integration("Agenda"), google_function("Agenda", is_activated=False)])
     tools = dumped(mcp_tools(catalog.tools))
     anthropic = dumped(anthropic_tools(catalog.tools))
     for tool, twin in zip(tools, anthropic, strict=True):
@@ -474,7 +470,7 @@ def test_mcp_tools_are_valid_sdk_tools_with_the_same_names_and_schemas() -> None
 
 
 def test_the_three_formats_offer_the_same_tools_in_the_same_order() -> None:
-    catalog = build_catalog(every_variant())
+    catalog = catalog_of(every_variant())
     offered = catalog.offered()
     names = [t.name for t in offered]
     assert [t["function"]["name"] for t in dumped(openai_tools(offered))] == names

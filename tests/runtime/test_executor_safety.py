@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from agentcal.crypto.keyring import Keyring, generate_key
 from agentcal.db.engine import utcnow
+from agentcal.providers.base import ToolResult
 from agentcal.providers.results import slots_content
 from agentcal.runtime import catalog as catalogs
 from agentcal.runtime import executor, idempotency
@@ -41,13 +42,13 @@ async def test_a_broken_deployment_is_an_audited_tool_error_not_a_500(
 ) -> None:
     bot_id, _, names = await _bot_with_calcom(tenant)
     runtime = app.state.runtime
-    object.__setattr__(runtime, "keyring", Keyring.from_text(generate_key()))  # key dropped
+    object.__setattr__(runtime.services, "keyring", Keyring.from_text(generate_key()))  # lost
     try:
         check = {"id": "broken", "name": names["check_availability"],
                  "arguments": {"startDate": str(next_monday())}}  # fmt: skip
         body = await _call(tenant, bot_id, check)
     finally:
-        object.__setattr__(runtime, "keyring", app.state.keyring)
+        object.__setattr__(runtime.services, "keyring", app.state.keyring)
     result = body["results"][0]
     assert result["ok"] is False
     assert result["error"]["code"] == "internal_error"
@@ -79,8 +80,9 @@ async def test_a_caller_hanging_up_mid_booking_leaves_it_finished_and_replayable
     await asyncio.sleep(0.6)  # the shielded call finishes on its own
     assert len(sandbox.calcom.bookings) == 1
     replay = await execute(app.state.runtime, tools, scope, call)  # the client retries
-    assert replay["ok"] is True
-    assert replay["data"]["bookingId"] in sandbox.calcom.bookings
+    assert replay.ok is True
+    assert replay.data is not None
+    assert replay.data["bookingId"] in sandbox.calcom.bookings
     assert len(sandbox.calcom.bookings) == 1
 
 
@@ -105,6 +107,9 @@ async def test_the_purge_task_deletes_expired_keys(app: FastAPI) -> None:
 # ------------------------------------------------------- the final write (audit + result)
 
 
+_RESULT = ToolResult("x", True, "x", {})
+
+
 def _record(tenant: Tenant, bot_id: uuid.UUID | None) -> CallRecord:
     return CallRecord(
         institution_id=uuid.UUID(tenant.institution_id), bot_id=bot_id,
@@ -127,7 +132,7 @@ async def test_a_bot_deleted_meanwhile_does_not_lose_the_record_or_the_result(
     record keeps no bot (a foreign key would refuse it), the result is still stored."""
     claim_id = await _claimed(app, "gone-bot")
     record = _record(tenant, uuid.uuid4())  # a bot that does not exist
-    await executor._finish(app.state.runtime, record, claim_id, {"ok": True, "content": "x"})
+    await executor._finish(app.state.runtime, record, claim_id, _RESULT)
     async with app.state.sessionmaker() as session:
         stored = await session.get(ToolCallRecord, record.id)
         key = await session.get(IdempotencyRecord, claim_id)
@@ -152,7 +157,7 @@ async def test_a_briefly_failing_database_is_tried_again(
 
     monkeypatch.setattr(executor, "record_call", busy_once)
     record = _record(tenant, None)
-    await executor._finish(app.state.runtime, record, claim_id, {"ok": True, "content": "x"})
+    await executor._finish(app.state.runtime, record, claim_id, _RESULT)
     async with app.state.sessionmaker() as session:
         assert await session.get(ToolCallRecord, record.id) is not None
         key = await session.get(IdempotencyRecord, claim_id)
@@ -172,7 +177,7 @@ async def test_a_result_that_cannot_be_recorded_is_answered_and_its_key_kept(
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(executor, "record_call", down)
-    await executor._finish(app.state.runtime, _record(tenant, None), claim_id, {"ok": True})
+    await executor._finish(app.state.runtime, _record(tenant, None), claim_id, _RESULT)
     async with app.state.sessionmaker() as session:
         key = await session.get(IdempotencyRecord, claim_id)
     assert key is not None

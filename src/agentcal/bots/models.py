@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
 
 from agentcal.db.engine import Base, TimestampedMixin
 
@@ -21,3 +21,17 @@ class Bot(TimestampedMixin, Base):
     )
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str | None] = mapped_column(Text)
+
+
+LINKS_BOT = "agentcal.links_bot"  # `Column.info` key of the columns `bot_link()` makes
+
+
+def bot_link() -> MappedColumn[uuid.UUID | None]:
+    """The `bot_id` of a function a bot's tools come from, whatever its provider.
+
+    Marked, so that the bots feature can count what is linked to a bot without naming
+    any provider. Deleting the bot unlinks its functions (`ON DELETE SET NULL`).
+    """
+    return mapped_column(
+        ForeignKey("bots.id", ondelete="SET NULL"), index=True, info={LINKS_BOT: True}
+    )

@@ -1,4 +1,4 @@
-"""Bot operations; also the `botId` rule that integrations and functions share."""
+"""Bot operations; also the `botId` rule that every provider's functions share."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentcal.bots.models import Bot
+from agentcal.bots.models import LINKS_BOT, Bot
 from agentcal.bots.schemas import BotWrite
+from agentcal.db.engine import Base
 from agentcal.errors import Conflict, InvalidInput
-from agentcal.providers.calcom.models import CalcomIntegration
-from agentcal.providers.google_calendar.models import Function
 from agentcal.tenancy.service import get_owned, get_unit
 
 
@@ -60,15 +59,16 @@ async def create_bot(session: AsyncSession, institution_id: uuid.UUID, body: Bot
 
 
 async def _linked_count(session: AsyncSession, bot_id: uuid.UUID) -> int:
-    functions = await session.scalar(
-        select(func.count()).select_from(Function).where(Function.bot_id == bot_id)
-    )
-    integrations = await session.scalar(
-        select(func.count())
-        .select_from(CalcomIntegration)
-        .where(CalcomIntegration.bot_id == bot_id)
-    )
-    return (functions or 0) + (integrations or 0)
+    """How many functions, of any provider, are linked to the bot (see `bot_link`)."""
+    count = 0
+    for table in Base.metadata.tables.values():
+        for column in table.columns:
+            if column.info.get(LINKS_BOT):
+                linked = await session.scalar(
+                    select(func.count()).select_from(table).where(column == bot_id)
+                )
+                count += linked or 0
+    return count
 
 
 async def update_bot(

@@ -1,15 +1,15 @@
 """Caches kept in step across PostgreSQL replicas, with LISTEN/NOTIFY.
 
-A transaction that changes a table some `Memo` reads from also sends
+A transaction that changes a table some `TtlCache` reads from also sends
 `NOTIFY agentcal_caches, '<table>,…'` (`agentcal.db.caches` does it at each flush); PostgreSQL
 delivers it when the transaction commits and drops it when it rolls back. Every replica
-listens on a connection of its own and empties its memos of those tables, so a revoked
+listens on a connection of its own and empties its caches of those tables, so a revoked
 token or a switched-off function stops working everywhere within milliseconds instead of
 `AGENTCAL_CACHE_SECONDS`. While that connection is down (it reconnects with backoff) the
-TTL is the bound again; after a reconnection every memo is emptied, since notifications
+TTL is the bound again; after a reconnection every cache is emptied, since notifications
 may have been missed.
 
-SQLite needs none of this: it is one process, whose own commits empty its memos.
+SQLite needs none of this: it is one process, whose own commits empty its caches.
 """
 
 from __future__ import annotations

@@ -2,14 +2,14 @@
 
 Every tool call would otherwise read the caller's token, then the bot and all of its
 functions, before doing anything: several queries for data that changes a few times a
-day. A `Memo` keeps such reads for `ttl` seconds at most, and is emptied the moment
+day. A `TtlCache` keeps such reads for `ttl` seconds at most, and is emptied the moment
 *this* process commits a change to one of the tables it reads from (the listeners at
 the end watch every ORM session). A change committed by *another* process — a second
 replica, a CLI command — is seen within `ttl` (`AGENTCAL_CACHE_SECONDS`, default 5;
 0 turns the caches off), and on PostgreSQL at once: the transaction also notifies the
 other replicas (`agentcal.db.cache_sync`). `docs/runtime.md` says what that means.
 
-Values read while a change commits could be stale: a reader takes the memo's
+Values read while a change commits could be stale: a reader takes the cache's
 `generation` before it reads and `put`s with it, and a put from before the last
 invalidation is dropped.
 """
@@ -32,10 +32,10 @@ _TOUCHED = "agentcal.touched_tables"
 _NOTIFIED = "agentcal.notified_tables"
 CHANNEL = "agentcal_caches"  # see agentcal.db.cache_sync
 _NOTIFY = text("SELECT pg_notify(:channel, :tables)")
-_memos: weakref.WeakSet[Memo[Any, Any]] = weakref.WeakSet()
+_caches: weakref.WeakSet[TtlCache[Any, Any]] = weakref.WeakSet()
 
 
-class Memo(Generic[K, V]):
+class TtlCache(Generic[K, V]):
     """A TTL cache invalidated by this process's commits to `tables`."""
 
     def __init__(self, tables: Iterable[str], *, ttl: float, maxsize: int = 10_000) -> None:
@@ -43,7 +43,7 @@ class Memo(Generic[K, V]):
         self.enabled = ttl > 0
         self._cache: TTLCache[K, V] = TTLCache(maxsize=maxsize, ttl=max(ttl, 1e-9))
         self.generation = 0
-        _memos.add(self)
+        _caches.add(self)
 
     def get(self, key: K) -> V | None:
         return self._cache.get(key) if self.enabled else None
@@ -73,7 +73,7 @@ def _touch(session: Session, tables: set[str]) -> None:
     _touched(session).update(tables)
     if session.get_bind().dialect.name != "postgresql":
         return
-    # Every table, not only those this process's memos read: a CLI command has none,
+    # Every table, not only those this process's caches read: a CLI command has none,
     # and its changes must still reach the servers' caches.
     notified: set[str] = session.info.setdefault(_NOTIFIED, set())
     news = tables - notified
@@ -85,10 +85,10 @@ def _touch(session: Session, tables: set[str]) -> None:
 
 
 def invalidate_tables(tables: set[str] | None) -> None:
-    """Empty the memos that read from `tables` (all of them for None)."""
-    for memo in list(_memos):
-        if tables is None or memo.tables & tables:
-            memo.invalidate()
+    """Empty the caches that read from `tables` (all of them for None)."""
+    for cache in list(_caches):
+        if tables is None or cache.tables & tables:
+            cache.invalidate()
 
 
 @event.listens_for(Session, "after_flush")
@@ -128,3 +128,6 @@ def _after_rollback(session: Session, previous: Any) -> None:
     # rolled back undoes only part: what was touched around it still commits.)
     if previous.parent is None:
         session.info.pop(_TOUCHED, None)
+
+
+Memo = TtlCache  # TEMPORARY: tests still say Memo

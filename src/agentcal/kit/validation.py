@@ -53,12 +53,13 @@ def _matching(pattern: str, message: str) -> Callable[[str], str]:
 
 
 @lru_cache(maxsize=1)
-def _timezones() -> frozenset[str]:
+def timezone_names() -> frozenset[str]:
+    """The IANA zone names this machine's tz database knows."""
     return frozenset(zoneinfo.available_timezones())
 
 
 def _timezone(value: str) -> str:
-    if value not in _timezones():
+    if value not in timezone_names():
         raise ValueError(
             f"{value!r} is not an IANA timezone name; use one such as "
             "'UTC', 'America/Sao_Paulo' or 'Europe/Lisbon'"
@@ -105,13 +106,21 @@ Username = Annotated[
         _matching(r"[A-Za-z0-9._-]+", "may hold only letters, digits, '.', '_' and '-'")
     ),
 ]
-Email = Annotated[
-    str,
-    _trimmed(254),
-    AfterValidator(
-        _matching(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00.]+", "must be an e-mail address")
-    ),
-]
+# Deliberately loose: one @, a dot in the domain, no spaces. The mail server decides.
+_EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00.]+")
+
+
+def is_email(value: str) -> bool:
+    return _EMAIL.fullmatch(value) is not None
+
+
+def _email(value: str) -> str:
+    if not is_email(value):
+        raise ValueError("must be an e-mail address")
+    return value
+
+
+Email = Annotated[str, _trimmed(254), AfterValidator(_email)]
 Digits = Annotated[
     str, _trimmed(64), AfterValidator(_matching(r"[0-9]+", "must be a string of digits"))
 ]
@@ -134,5 +143,7 @@ __all__ = [
     "StrictBool",
     "Timezone",
     "Username",
+    "is_email",
     "storable",
+    "timezone_names",
 ]

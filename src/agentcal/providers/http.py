@@ -1,6 +1,8 @@
-"""Sending provider requests: backoff with jitter, `Retry-After`, a time budget, metrics.
+"""What every provider client shares: its pooled client, and sending with retries.
 
-What may be repeated (SPEC §5.3):
+`send` repeats what is safe to repeat, with backoff and jitter, `Retry-After`, a time
+budget, and metrics; `send_mapped` also turns transport failures into the provider's
+`ProviderUnavailable` leaf. What may be repeated:
 * a request that never reached the provider (connect errors, pool timeouts): always;
 * 429: always; the provider refused it without acting on it;
 * 502, 503, 504 and read timeouts: only for `safe` requests (reads, and writes the
@@ -24,10 +26,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import stamina
 from prometheus_client import Counter, Histogram
+from pydantic import BaseModel, ValidationError
+
+from agentcal import __version__
+from agentcal.providers.base import ProviderError, ProviderUnavailable
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+M = TypeVar("M", bound=BaseModel)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -123,6 +134,7 @@ async def send(
     safe: bool,
     policy: RetryPolicy = DEFAULT_POLICY,
     throttled: Callable[[httpx.Response], bool] | None = None,
+    auth: httpx.Auth | None = None,
 ) -> httpx.Response:
     """Send `request`, repeating it where that is safe, within the policy's budget.
 
@@ -165,7 +177,7 @@ async def send(
         try:
             timeout = max(0.0, min(policy.request_timeout, deadline - time.monotonic()))
             async with asyncio.timeout(timeout):
-                response = await client.send(request)
+                response = await client.send(request, auth=auth or httpx.USE_CLIENT_DEFAULT)
         except Exception as exc:
             PROVIDER_REQUESTS.labels(provider, operation, type(exc).__name__).inc()
             raise
@@ -205,3 +217,63 @@ async def send(
             raise BudgetExhausted(f"gave up after {budget:.3g} s ({tries} attempt(s))") from exc
         raise
     raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover
+
+
+def pooled_client(
+    base_url: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    **options: Any,
+) -> httpx.AsyncClient:
+    """The one pooled client of a provider, owned by the app's lifespan."""
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/"),
+        transport=transport,
+        timeout=timeout,
+        headers={"User-Agent": f"agentcal/{__version__}"},
+        **options,
+    )
+
+
+async def send_mapped(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    label: str,
+    unavailable: type[ProviderUnavailable],
+    provider: str,
+    operation: str,
+    safe: bool,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    throttled: Callable[[httpx.Response], bool] | None = None,
+    auth: httpx.Auth | None = None,
+) -> httpx.Response:
+    """`send`, with transport failures raised as `unavailable` ("Cal.com could not be
+    reached"); `label` names the provider for people."""
+    try:
+        return await send(
+            client, request, provider=provider, operation=operation, safe=safe,
+            policy=policy, throttled=throttled, auth=auth,
+        )  # fmt: skip
+    except BudgetExhausted as exc:
+        raise unavailable(f"{label} did not answer in time: {exc}") from exc
+    except (httpx.TimeoutException, TimeoutError) as exc:
+        # TimeoutError: one attempt's own timeout, on a request not repeated.
+        raise unavailable(f"{label} did not answer in time") from exc
+    except httpx.HTTPError as exc:  # transport, protocol, redirects: the provider is unusable
+        raise unavailable(f"{label} could not be reached ({type(exc).__name__})") from exc
+
+
+def parse(model: type[M], data: Any, error: type[ProviderError], label: str) -> M:
+    """`data` as `model`, or `error`. The validation error is not chained: it quotes the
+    answer, which may hold attendees' names or a token."""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        raise error(f"{label} answered a {model.__name__} in an unexpected shape") from None
+
+
+def segment(value: str) -> str:
+    """A path segment, percent-encoded: ids are opaque (e-mails, `#`, `/`)."""
+    return quote(value, safe="")

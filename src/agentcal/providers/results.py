@@ -1,13 +1,15 @@
-"""What every provider's actions share: arguments, zones, and slot lists for a listener."""
+"""What every provider's results say: free times, taken slots and bookings, for a listener.
+
+Sentences are short and speakable (a voice agent reads them out): times in the caller's
+zone with the zone named, at most 12 of them, the rest counted.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from agentcal.runtime.catalog import ToolSpec
-from agentcal.runtime.executor import MAX_CONTENT, ToolFailure
+from agentcal.providers.base import MAX_CONTENT, SlotUnavailable, ToolSpec
 from agentcal.scheduling.times import (
     iso_local,
     iso_utc,
@@ -18,45 +20,17 @@ from agentcal.scheduling.times import (
     zone_name,
 )
 
-MAX_SPOKEN_SLOTS = 12  # SPEC §4.2
-MAX_ALTERNATIVES = 5  # SPEC §4.5
+MAX_SPOKEN_SLOTS = 12  # a listener remembers no more
+MAX_ALTERNATIVES = 5  # free times offered instead of a taken one
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def text(arguments: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = arguments.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ToolFailure("invalid_arguments", f"{name} is required")
-        return None
-    if not isinstance(value, str):
-        raise ToolFailure("invalid_arguments", f"{name} must be a string")
-    return value.strip()
-
-
-def required(arguments: dict[str, Any], name: str) -> str:
-    value = text(arguments, name, required=True)
-    assert value is not None  # text() raised otherwise
-    return value
-
-
-def integer(arguments: dict[str, Any], name: str, low: int, high: int) -> int | None:
-    value = arguments.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ToolFailure(
-            "invalid_arguments", f"{name} must be a whole number from {low} to {high}"
-        )
-    return value
-
-
-def zone(spec: ToolSpec, arguments: dict[str, Any]) -> ZoneInfo:
+def zone(spec: ToolSpec, time_zone: str | None) -> ZoneInfo:
     """The caller's `timeZone`, else the function's."""
-    return load_zone(text(arguments, "timeZone") or spec.timezone)
+    return load_zone(time_zone or spec.timezone)
 
 
 def slot_data(start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, str]:
@@ -99,7 +73,7 @@ def nearest(
 
 def unavailable(
     target: datetime, tz: ZoneInfo, alternatives: list[tuple[datetime, datetime]]
-) -> ToolFailure:
+) -> SlotUnavailable:
     """`slot_unavailable` with the nearest free slots, said and in `data.alternatives`."""
     said = speakable(target, tz)
     if alternatives:
@@ -107,8 +81,7 @@ def unavailable(
         message = f"{said} is not free. The nearest free times are {options}."
     else:
         message = f"{said} is not free, and there are no free times near it."
-    return ToolFailure(
-        "slot_unavailable",
+    return SlotUnavailable(
         message,
         data={"alternatives": [slot_data(s, e, tz) for s, e in alternatives]},
     )

@@ -1,15 +1,17 @@
-"""Running tool calls (SPEC §4.2–4.5): resolve, claim the key, act, record, answer.
+"""Running tool calls: resolve, claim the key, act, record, answer.
 
 A call's life:
 1. its tool is resolved in the catalog (unknown → `unknown_tool`; switched off or
    inactive → `tool_disabled`) and its arguments decoded (→ `invalid_arguments`);
 2. with an id, the idempotency key is claimed: a repeat replays the stored result and
    never reaches the provider again (different arguments → HTTP 409);
-3. the provider action runs inside one 15 s budget (`retries.call_budget`);
+3. the arguments are parsed by the action's model, and the provider's handler runs
+   inside one 15 s budget (`providers.http.call_budget`);
 4. every outcome, failures included, becomes a `ToolResult` and an audit record.
 
 Failures of the tool itself (slot taken, credentials expired, bad date) are results
-with `ok: false`; only the caller's own mistakes are HTTP errors.
+with `ok: false`; only the caller's own mistakes are HTTP errors. Nothing here names a
+provider: the registry says which handler runs a tool of a given kind.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -28,106 +30,52 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentcal.crypto.keyring import Keyring
-from agentcal.db.caches import Memo
-from agentcal.db.locks import KeyedLocks
-from agentcal.errors import AgentcalError
-from agentcal.providers import http as retries
-from agentcal.providers.calcom.client import CalcomClient, EventType
-from agentcal.providers.google_calendar.client import GoogleCalendarClient
+from agentcal.errors import AgentcalError, ToolError
+from agentcal.providers import http, registry
+from agentcal.providers.base import (
+    CallContext,
+    InvalidArguments,
+    ProviderRuntime,
+    Services,
+    ToolResult,
+    ToolSpec,
+)
 from agentcal.runtime import audit, idempotency
 from agentcal.runtime.audit import CallRecord, record_call
-from agentcal.runtime.catalog import Action, Catalog, FunctionKind, ToolSpec
+from agentcal.runtime.catalog import Catalog
 
 log = structlog.get_logger("agentcal.runtime")
 
-CALL_BUDGET = 15.0  # SPEC §5.3: a tool call gives up after 15 s overall
-MAX_CONTENT = 600  # SPEC §4.2
-# Codes where the same call may well succeed later; a model may try again.
-RETRYABLE_CODES = frozenset({"rate_limited", "upstream_unavailable"})
+CALL_BUDGET = 15.0  # a tool call gives up after 15 s overall, retries included
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """What actions need, owned by the app: database, keys, provider clients, locks."""
+    """What tool calls need, owned by the app: the shared services and each provider's
+    own runtime (its client, its caches), by kind."""
 
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    keyring: Keyring
-    calcom: CalcomClient
-    google: GoogleCalendarClient
-    calendar_locks: KeyedLocks = field(default_factory=KeyedLocks)
-    # A Cal.com user's event types by (API key hash, username); see `event_types_memo`.
-    event_types: Memo[tuple[str, str], list[EventType]] = field(
-        default_factory=lambda: event_types_memo(0)
-    )
-    # One fetch of a user's event types at a time: concurrent calls on a cold cache wait
-    # for the first one's answer instead of each asking Cal.com.
-    event_type_fetches: KeyedLocks = field(default_factory=KeyedLocks)
+    services: Services
+    providers: Mapping[str, ProviderRuntime]
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.services.engine
 
-# Event types change in Cal.com, out of agentcal's sight, and rarely: a minute's
-# delay is the price of not fetching them before every availability check.
-EVENT_TYPES_SECONDS = 60.0
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self.services.sessionmaker
 
+    @property
+    def keyring(self) -> Keyring:
+        return self.services.keyring
 
-def event_types_memo(cache_seconds: float) -> Memo[tuple[str, str], list[EventType]]:
-    """Off when caching is off (`AGENTCAL_CACHE_SECONDS=0`)."""
-    return Memo((), ttl=EVENT_TYPES_SECONDS if cache_seconds > 0 else 0)
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
 
 
-@dataclass(slots=True)
-class Outcome:
-    """What an action produced: a sentence for the model, and the full data."""
-
-    content: str
-    data: dict[str, Any]
-    booking_id: str | None = None  # for the audit record
-    # What the function's notification settings say about this change (SPEC §4.6).
-    notifications: list[dict[str, Any]] = field(default_factory=list)
-
-
-class ToolFailure(Exception):
-    """A tool-level failure an action raises directly (beyond provider errors)."""
-
-    def __init__(
-        self, code: str, message: str, *, data: dict[str, Any] | None = None,
-        retryable: bool | None = None,
-    ) -> None:  # fmt: skip
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data or {}
-        self.retryable = code in RETRYABLE_CODES if retryable is None else retryable
-
-
-# Errors without a tool code (e.g. a function deleted mid-call), by their HTTP status.
+# Errors that are no tool error (e.g. a function deleted mid-call), by their HTTP status.
 _CODE_BY_STATUS = {404: "not_found", 409: "conflict", 422: "invalid_request", 503: "unavailable"}
-
-
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """What a handler may need to know about the call beyond its arguments."""
-
-    # Unique per call and stable across its repeats ("<scope>:<call id>"); None for a
-    # call without an id. Providers that accept client-chosen ids derive them from it.
-    key: str | None = None
-    # The key was taken over from a process that died mid-call: this call's effects
-    # (an event it created) may already exist and must be looked for, not repeated.
-    resumed: bool = False
-
-
-Handler = Callable[[Runtime, ToolSpec, dict[str, Any], CallContext], Awaitable[Outcome]]
-HANDLERS: dict[tuple[FunctionKind, Action], Handler] = {}
-
-
-def handles(kind: FunctionKind, action: Action) -> Callable[[Handler], Handler]:
-    """Register the handler of one provider action."""
-
-    def register(handler: Handler) -> Handler:
-        HANDLERS[(kind, action)] = handler
-        return handler
-
-    return register
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,48 +96,24 @@ class Scope:
     idempotency_scope: str
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1].rstrip() + "…"
-
-
-def _result(call: Call, ok: bool, content: str, payload: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = {"toolCallId": call.id, "ok": ok, "content": _short(content)}
-    result.update(payload)
-    result.setdefault("notifications", [])
-    return result
-
-
-def _failure(call: Call, code: str, message: str, *, retryable: bool | None = None,
-             data: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    error: dict[str, Any] = {
-        "code": code,
-        "message": message,
-        "retryable": code in RETRYABLE_CODES if retryable is None else retryable,
-    }
-    payload: dict[str, Any] = {"error": error}
-    if data:  # facts to act on, e.g. `alternatives` for a taken slot (SPEC §4.5)
-        payload["data"] = data
-    return _result(call, False, message, payload)
-
-
 def decode_arguments(raw: Any) -> dict[str, Any]:
     """Arguments as an object: OpenAI sends them as a JSON string."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw) if raw.strip() else {}
         except ValueError:
-            raise ToolFailure("invalid_arguments", "the arguments are not valid JSON") from None
+            raise InvalidArguments("the arguments are not valid JSON") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ToolFailure("invalid_arguments", "the arguments must be a JSON object")
+        raise InvalidArguments("the arguments must be a JSON object")
     # OpenAI strict mode sends every optional argument, as null when unused.
     return {k: v for k, v in raw.items() if v is not None}
 
 
-async def execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) -> dict[str, Any]:
-    """Run one call and answer its result (SPEC §4.2). Never raises for tool failures;
-    raises `IdempotencyConflict` (HTTP 409) for a reused key with other arguments.
+async def execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) -> ToolResult:
+    """Run one call and answer its result. Never raises for tool failures; raises
+    `IdempotencyConflict` (HTTP 409) for a reused key with other arguments.
 
     The call runs in a task of its own, shielded from the caller's cancellation: once a
     booking has started, a client that hangs up must not leave it half done (booked
@@ -200,25 +124,30 @@ async def execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) 
     return await asyncio.shield(task)
 
 
-async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) -> dict[str, Any]:
+async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) -> ToolResult:
     spec = catalog.resolve(call.name)
     if spec is None:
         names = ", ".join(t.name for t in catalog.offered()) or "none"
-        return _failure(call, "unknown_tool", f"there is no tool {call.name!r}; tools: {names}")
+        message = f"there is no tool {call.name!r}; tools: {names}"
+        return ToolResult.failure(call.id, "unknown_tool", message)
     try:
         arguments = decode_arguments(call.arguments)
-    except ToolFailure as failure:
-        return _failure(call, failure.code, failure.message)
+    except ToolError as error:
+        return ToolResult.from_error(call.id, error)
     args_hash, older_hashes = idempotency.fingerprints(runtime.keyring, call.name, arguments)
 
     claim = None
     if call.id:
         claim = await idempotency.claim(
-            runtime.engine, runtime.keyring, scope.idempotency_scope, call.id, args_hash,
+            runtime.engine,
+            runtime.keyring,
+            scope.idempotency_scope,
+            call.id,
+            args_hash,
             also_matching=older_hashes,
-        )  # fmt: skip
+        )
         if claim.replay is not None:
-            return {**claim.replay, "toolCallId": call.id}
+            return ToolResult.from_json(claim.replay).for_call(call.id)
     context = CallContext(
         key=f"{scope.idempotency_scope}:{call.id}" if call.id else None,
         resumed=claim is not None and claim.resumed,
@@ -233,7 +162,7 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
     record = CallRecord(
         institution_id=scope.institution_id,
         bot_id=scope.bot_id,
-        function_kind=spec.kind.value,
+        function_kind=spec.kind,
         function_id=spec.function_id,
         action=spec.action.value,
         tool_name=spec.name,
@@ -251,7 +180,7 @@ FINISH_ATTEMPTS = 3
 
 
 async def _finish(
-    runtime: Runtime, record: CallRecord, claim_id: uuid.UUID | None, result: dict[str, Any]
+    runtime: Runtime, record: CallRecord, claim_id: uuid.UUID | None, result: ToolResult
 ) -> None:
     """Write the audit record and the result to replay, in one transaction.
 
@@ -269,7 +198,9 @@ async def _finish(
             async with runtime.engine.begin() as connection:
                 await record_call(connection, record)
                 if claim_id is not None:
-                    await idempotency.complete(connection, runtime.keyring, claim_id, result)
+                    await idempotency.complete(
+                        connection, runtime.keyring, claim_id, result.to_json()
+                    )
             return
         except IntegrityError as exc:
             failure = exc
@@ -289,36 +220,26 @@ async def _finish(
 
 async def _run(
     runtime: Runtime, spec: ToolSpec, call: Call, arguments: dict[str, Any], context: CallContext
-) -> tuple[dict[str, Any], str, str | None]:
+) -> tuple[ToolResult, str, str | None]:
     """The result, its outcome code for the audit, and the provider booking id."""
     if not spec.enabled:
         message = f"the tool {spec.name} is switched off: {spec.disabled_reason}"
-        return _failure(call, "tool_disabled", message), "tool_disabled", None
-    handler = HANDLERS.get((spec.kind, spec.action))
-    if handler is None:  # pragma: no cover - every catalog action has a handler
-        return _failure(call, "not_supported", f"{spec.action} is not available"), "error", None
+        return ToolResult.failure(call.id, "tool_disabled", message), "tool_disabled", None
+    handler = registry.get(spec.kind).handlers[spec.action]
     try:
-        with retries.call_budget(CALL_BUDGET):
-            outcome = await handler(runtime, spec, arguments, context)
-    except ToolFailure as failure:
-        result = _failure(call, failure.code, failure.message, retryable=failure.retryable,
-                          data=failure.data)  # fmt: skip
-        return result, failure.code, None
-    except AgentcalError as exc:  # provider and scheduling errors carry their tool code
-        code = getattr(exc, "code", None) or _CODE_BY_STATUS.get(exc.status_code, "error")
-        data = getattr(exc, "data", None)
-        return _failure(call, code, exc.detail, data=data or None), code, None
+        parsed = spec.arguments.parse(arguments)
+        with http.call_budget(CALL_BUDGET):
+            outcome = await handler(runtime.providers[spec.kind], spec, parsed, context)
+    except ToolError as error:
+        return ToolResult.from_error(call.id, error), error.code, None
+    except AgentcalError as exc:  # e.g. the function was deleted mid-call
+        code = _CODE_BY_STATUS.get(exc.status_code, "error")
+        return ToolResult.failure(call.id, code, exc.detail), code, None
     except Exception:
         # A bug or a broken deployment (a missing key, the database down): still a
         # result the model can read, and audited; the details go to the log only.
         log.exception("tool call failed", tool=spec.name, action=spec.action.value)
         message = "the calendar tool failed unexpectedly; try again later"
-        return _failure(call, "internal_error", message, retryable=True), "internal_error", None
-    payload = {"data": outcome.data, "notifications": outcome.notifications}
-    result = _result(call, True, outcome.content, payload)
-    return result, "ok", outcome.booking_id
-
-
-def tool_message(result: dict[str, Any]) -> dict[str, Any]:
-    """The `role: tool` message to append to the conversation as it is."""
-    return {"role": "tool", "tool_call_id": result.get("toolCallId"), "content": result["content"]}
+        failure = ToolResult.failure(call.id, "internal_error", message, retryable=True)
+        return failure, "internal_error", None
+    return ToolResult.success(call.id, outcome), "ok", outcome.booking_id

@@ -1,4 +1,4 @@
-"""Tool specs rendered for OpenAI (strict), Anthropic and MCP (SPEC §4.1).
+"""Tool specs rendered for OpenAI (strict), Anthropic and MCP.
 
 The three formats carry the same names, descriptions and properties; only the JSON
 Schema dialect differs. OpenAI's strict mode wants every property listed in `required`,
@@ -18,7 +18,8 @@ from typing import Any
 from mcp_types import Tool as McpTool
 from mcp_types import ToolAnnotations
 
-from agentcal.runtime.catalog import Action, FunctionKind, Parameter, ToolSpec
+from agentcal.providers import registry
+from agentcal.providers.base import Action, Parameter, ToolSpec
 from agentcal.runtime.schemas import AnthropicTool, OpenAIFunction, OpenAITool, ToolFormat
 
 
@@ -79,7 +80,6 @@ _ACTION_TITLES = {
     Action.CANCEL_BOOKING: "Cancel a booking",
     Action.RESCHEDULE_BOOKING: "Reschedule a booking",
 }
-_PROVIDERS = {FunctionKind.CALCOM: "Cal.com", FunctionKind.GOOGLE_CALENDAR: "Google Calendar"}
 
 # MCP's behaviour hints, for clients that ask before running tools that change things.
 _HINTS = {
@@ -102,7 +102,7 @@ def mcp_tools(specs: Iterable[ToolSpec]) -> list[McpTool]:
     return [
         McpTool(
             name=spec.name,
-            title=f"{_ACTION_TITLES[spec.action]} ({_PROVIDERS[spec.kind]}: {spec.title})",
+            title=f"{_ACTION_TITLES[spec.action]} ({registry.get(spec.kind).label}: {spec.title})",
             description=spec.description,
             input_schema=json_schema(spec.parameters, strict=False),
             annotations=_HINTS[spec.action],

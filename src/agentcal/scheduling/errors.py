@@ -1,33 +1,25 @@
 """Tool errors about times, with a message a model can act on and `data` it can reuse.
 
-They are `AgentcalError`s like the provider errors, so the management API could render
-them as problem details; the tool runtime reports `code`, `detail` and `data` instead.
+Leaves of the tool error tree (`agentcal.providers.base` draws it): the runtime
+answers their `code`, `detail` and `data`. `data` holds ISO 8601 strings (the nearest
+valid times, the earliest acceptable start), never datetimes.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from agentcal.errors import AgentcalError
+from agentcal.errors import ToolError
 
 
-class SchedulingError(AgentcalError):
+class SchedulingError(ToolError):
     """A time argument the scheduler cannot use. Repeating the call unchanged never helps."""
 
     status_code = 422
     slug = "scheduling-error"
-    code: ClassVar[str] = "invalid_request"
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, detail: str, *, data: dict[str, Any] | None = None) -> None:
-        super().__init__(detail)
-        # Structured facts behind the message (nearest valid times, the earliest
-        # acceptable start, …) for a result's `data`: ISO 8601 strings, never datetimes.
-        self.data: dict[str, Any] = data or {}
+    code = "invalid_request"
 
 
 class InvalidDatetime(SchedulingError):
-    """Unreadable, non-existent (DST gap), past, too soon, or out of range (SPEC §4.4)."""
+    """Unreadable, non-existent (a DST gap), past, too soon, or out of range."""
 
     slug = "invalid-datetime"
     code = "invalid_datetime"

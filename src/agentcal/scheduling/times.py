@@ -39,14 +39,13 @@ with the local offset and in UTC with `Z`.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from agentcal.kit.validation import timezone_names
 from agentcal.scheduling.errors import InvalidDatetime, InvalidTimezone
 
 ACCEPTED_FORMS = (
@@ -103,11 +102,6 @@ class TimeRange:
     notes: tuple[str, ...] = ()
 
 
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 def load_zone(name: str) -> ZoneInfo:
     """The IANA zone `name`, or `InvalidTimezone` telling the caller what a name looks like.
 
@@ -115,7 +109,7 @@ def load_zone(name: str) -> ZoneInfo:
     path never reaches `ZoneInfo`.
     """
     key = name.strip()
-    if key not in _zone_names():
+    if key not in timezone_names():
         raise InvalidTimezone(
             f"{name!r} is not an IANA time zone name; use one such as 'America/Sao_Paulo', "
             "'Europe/Lisbon' or 'UTC'",

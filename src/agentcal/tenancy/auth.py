@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from agentcal.db.caches import Memo
+from agentcal.db.caches import TtlCache
 from agentcal.db.engine import utcnow
 from agentcal.errors import Forbidden, Unauthorized
 from agentcal.tenancy.service import find_token_by_hash, state_at
@@ -56,17 +56,17 @@ class _KnownToken:
     expires_at: datetime | None
 
 
-def principal_memo(ttl: float) -> Memo[str, _KnownToken]:
+def principal_cache(ttl: float) -> TtlCache[str, _KnownToken]:
     """Tokens recently used; a change to tokens, users or institutions empties it."""
-    return Memo({"access_tokens", "users", "institutions"}, ttl=ttl)
+    return TtlCache({"access_tokens", "users", "institutions"}, ttl=ttl)
 
 
 async def authenticate(request: Request) -> Principal:
     digest = hash_token(_bearer(request))
-    memo: Memo[str, _KnownToken] = request.app.state.principals
-    known = memo.get(digest)
+    cache: TtlCache[str, _KnownToken] = request.app.state.principals
+    known = cache.get(digest)
     if known is None:
-        generation = memo.generation
+        generation = cache.generation
         # A session of its own, opened only on a miss: a tool call whose token and
         # tools are cached touches no database before its own writes.
         async with request.app.state.sessionmaker() as session:
@@ -76,7 +76,7 @@ async def authenticate(request: Request) -> Principal:
         token, role = found
         principal = Principal(token.user_id, token.institution_id, role, token.id)
         known = _KnownToken(principal, token.revoked_at, token.expires_at)
-        memo.put(digest, known, generation)
+        cache.put(digest, known, generation)
     # Expiry is checked on every request, cached or not.
     state = state_at(known.revoked_at, known.expires_at, utcnow())
     if state != "active":

@@ -1,26 +1,43 @@
-"""Cal.com actions: availability from `/v2/slots`, bookings re-checked under a lock."""
+"""Cal.com bookings: availability from `/v2/slots`, bookings re-checked under a lock.
+
+Cal.com computes free slots itself (working hours, buffers, other bookings), so an
+availability check is one `/v2/slots` request for the event type. A booking is
+re-checked and made under the calendar's lock (`calcom:<username>`), so two of
+agentcal's own calls can never book one slot twice; Cal.com refuses what it knows to be
+taken meanwhile, and the caller then hears the nearest free times.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agentcal.db.locks import calendar_lock
-from agentcal.errors import NotFound
-from agentcal.providers import results as common
+from agentcal.db.caches import TtlCache
+from agentcal.db.locks import KeyedLocks, calendar_lock
+from agentcal.providers import results
+from agentcal.providers.arguments import CancelBookingArguments, RescheduleBookingArguments
+from agentcal.providers.base import (
+    AmbiguousBooking,
+    BookingNotFound,
+    CallContext,
+    EventTypeRequired,
+    InvalidArguments,
+    Outcome,
+    ProviderError,
+    Services,
+    ToolSpec,
+)
 from agentcal.providers.calcom.client import Booking, CalcomClient, EventType
 from agentcal.providers.calcom.errors import (
-    CalcomError,
     CalcomNotFound,
     CalcomRequestError,
     CalcomSlotUnavailable,
 )
 from agentcal.providers.calcom.models import API_KEY, CalcomIntegration
-from agentcal.runtime.catalog import Action, FunctionKind, ToolSpec
-from agentcal.runtime.executor import CallContext, Outcome, Runtime, ToolFailure, handles
+from agentcal.providers.calcom.tools import CalcomAvailabilityArguments, CalcomBookingArguments
 from agentcal.scheduling.times import (
     check_range,
     check_start,
@@ -32,6 +49,42 @@ from agentcal.scheduling.times import (
     speakable_span,
     zone_name,
 )
+from agentcal.settings import Settings
+
+# Event types change in Cal.com, out of agentcal's sight, and rarely: a minute's
+# delay is the price of not fetching them before every availability check.
+EVENT_TYPES_SECONDS = 60.0
+EventTypesKey = tuple[str, str]  # (API key hash, username)
+
+
+def event_types_cache(cache_seconds: float) -> TtlCache[EventTypesKey, list[EventType]]:
+    """Off when caching is off (`AGENTCAL_CACHE_SECONDS=0`)."""
+    return TtlCache((), ttl=EVENT_TYPES_SECONDS if cache_seconds > 0 else 0)
+
+
+@dataclass(slots=True)
+class CalcomRuntime:
+    """What Cal.com calls need for the app's life: the client and the event types seen."""
+
+    services: Services
+    client: CalcomClient
+    event_types: TtlCache[EventTypesKey, list[EventType]] = field(
+        default_factory=lambda: event_types_cache(0)
+    )
+    # One fetch of a user's event types at a time: concurrent calls on a cold cache wait
+    # for the first one's answer instead of each asking Cal.com.
+    event_type_fetches: KeyedLocks = field(default_factory=KeyedLocks)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def start(settings: Settings, services: Services) -> CalcomRuntime:
+    return CalcomRuntime(
+        services,
+        CalcomClient(settings.calcom_api_url),
+        event_types_cache(settings.cache_seconds),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,41 +96,36 @@ class _Target:
     event_type: EventType
 
 
-async def _integration(runtime: Runtime, spec: ToolSpec) -> tuple[CalcomIntegration, str]:
-    row = spec.row if isinstance(spec.row, CalcomIntegration) else None
-    if row is None:  # a spec built without its row
-        async with runtime.sessionmaker() as session:
-            row = await session.get(CalcomIntegration, spec.function_id)
-    if row is None:
-        raise NotFound("Cal.com integration", spec.function_id)
-    api_key = API_KEY.open(runtime.keyring, row)
+def _integration(runtime: CalcomRuntime, spec: ToolSpec) -> tuple[CalcomIntegration, str]:
+    row = spec.row
+    assert isinstance(row, CalcomIntegration)  # the catalog keeps every tool's row
+    api_key = API_KEY.open(runtime.services.keyring, row)
     assert api_key is not None  # NOT NULL column
     return row, api_key
 
 
-def _types_key(api_key: str, username: str) -> tuple[str, str]:
+def _types_key(api_key: str, username: str) -> EventTypesKey:
     return hashlib.sha256(api_key.encode()).hexdigest(), username
 
 
-async def _event_types(runtime: Runtime, api_key: str, username: str) -> list[EventType]:
-    """The user's event types, fetched at most once a minute (`event_types_memo`)."""
-    key, memo = _types_key(api_key, username), runtime.event_types
-    types = memo.get(key)
+async def _event_types(runtime: CalcomRuntime, api_key: str, username: str) -> list[EventType]:
+    """The user's event types, fetched at most once a minute (`event_types_cache`)."""
+    key, cache = _types_key(api_key, username), runtime.event_types
+    types = cache.get(key)
     if types is not None:
         return types
     async with runtime.event_type_fetches.hold(key):
-        types = memo.get(key)  # fetched while this call waited
+        types = cache.get(key)  # fetched while this call waited
         if types is None:
-            generation = memo.generation
-            types = await runtime.calcom.event_types(api_key, username)
-            memo.put(key, types, generation)
+            generation = cache.generation
+            types = await runtime.client.event_types(api_key, username)
+            cache.put(key, types, generation)
     return types
 
 
-async def _target(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -> _Target:
-    """The event type (SPEC §5.1): the argument, else the default, else the only one."""
-    row, api_key = await _integration(runtime, spec)
-    wanted = common.text(arguments, "eventTypeSlug")
+async def _target(runtime: CalcomRuntime, spec: ToolSpec, wanted: str | None) -> _Target:
+    """The event type: the argument, else the integration's default, else the only one."""
+    row, api_key = _integration(runtime, spec)
     types = await _event_types(runtime, api_key, row.calcom_username)
     if wanted is None and row.default_event_type_id is not None:
         match = [t for t in types if t.id == row.default_event_type_id]
@@ -90,12 +138,11 @@ async def _target(runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any]) -
     if len(match) != 1:
         slugs = ", ".join(t.slug for t in types) or "none"
         reason = f"there is no event type {wanted!r}" if wanted else "several event types exist"
-        raise ToolFailure(
-            "event_type_required",
+        listed = [{"slug": t.slug, "lengthInMinutes": t.length_in_minutes} for t in types]
+        raise EventTypeRequired(
             f"Say which event type to use ({reason}); pass eventTypeSlug, one of: {slugs}.",
-            data={"eventTypes": [{"slug": t.slug, "lengthInMinutes": t.length_in_minutes}
-                                 for t in types]},
-        )  # fmt: skip
+            data={"eventTypes": listed},
+        )
     return _Target(row, api_key, match[0])
 
 
@@ -110,42 +157,39 @@ async def _free(
     return [(s.start, s.end or s.start + length) for s in slots]
 
 
-@handles(FunctionKind.CALCOM, Action.CHECK_AVAILABILITY)
 async def check_availability(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+    runtime: CalcomRuntime, spec: ToolSpec, args: CalcomAvailabilityArguments, context: CallContext
 ) -> Outcome:
-    tz = common.zone(spec, arguments)
-    window = parse_range(
-        common.required(arguments, "startDate"), common.text(arguments, "endDate"), tz
-    )
-    now = common.now()
+    tz = results.zone(spec, args.time_zone)
+    window = parse_range(args.start_date, args.end_date, tz)
+    now = results.now()
     check_range(window, now=now, tz=tz)
-    target = await _target(runtime, spec, arguments)
-    slots = await _free(runtime.calcom, target, max(window.start, now), window.end, tz)
+    target = await _target(runtime, spec, args.event_type_slug)
+    slots = await _free(runtime.client, target, max(window.start, now), window.end, tz)
     minutes = target.event_type.length_in_minutes
-    content = common.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
+    content = results.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
     if window.notes:
         content = " ".join(window.notes) + " " + content
+    event_type = target.event_type
     return Outcome(
         content,
         {
             "timeZone": zone_name(tz),
-            "eventType": {"id": target.event_type.id, "slug": target.event_type.slug,
-                          "lengthInMinutes": minutes},
+            "eventType": {"id": event_type.id, "slug": event_type.slug, "lengthInMinutes": minutes},
             "range": {"start": iso_local(window.start, tz), "end": iso_local(window.end, tz)},
-            "slots": [common.slot_data(s, e, tz) for s, e in slots],
+            "slots": [results.slot_data(s, e, tz) for s, e in slots],
         },
-    )  # fmt: skip
+    )
 
 
 async def _alternatives(
     calcom: CalcomClient, target: _Target, start: datetime, tz: ZoneInfo
 ) -> list[tuple[datetime, datetime]]:
     """Free slots around `start` (its local day and the two after), nearest first."""
-    now = common.now()
+    now = results.now()
     day = day_start(start.astimezone(tz).date(), tz)
     slots = await _free(calcom, target, max(day, now), day + timedelta(days=3), tz)
-    return common.nearest(slots, start)
+    return results.nearest(slots, start)
 
 
 def _booking_data(booking: Booking, tz: ZoneInfo, target: _Target | None) -> dict[str, Any]:
@@ -153,7 +197,7 @@ def _booking_data(booking: Booking, tz: ZoneInfo, target: _Target | None) -> dic
         "bookingId": booking.uid,
         "status": booking.status,
         "timeZone": zone_name(tz),
-        **common.slot_data(booking.start, booking.end, tz),
+        **results.slot_data(booking.start, booking.end, tz),
     }
     if target is not None:
         data["eventType"] = {"id": target.event_type.id, "slug": target.event_type.slug}
@@ -164,34 +208,32 @@ def _booking_data(booking: Booking, tz: ZoneInfo, target: _Target | None) -> dic
     return data
 
 
-@handles(FunctionKind.CALCOM, Action.CREATE_BOOKING)
 async def create_booking(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+    runtime: CalcomRuntime, spec: ToolSpec, args: CalcomBookingArguments, context: CallContext
 ) -> Outcome:
-    tz = common.zone(spec, arguments)
-    start = parse_start(common.required(arguments, "start"), tz)
-    name = common.required(arguments, "attendeeName")
-    email = common.required(arguments, "attendeeEmail")
-    check_start(start.at, now=common.now(), tz=tz, min_notice_minutes=0)
-    target = await _target(runtime, spec, arguments)
+    tz = results.zone(spec, args.time_zone)
+    start = parse_start(args.start, tz)
+    check_start(start.at, now=results.now(), tz=tz, min_notice_minutes=0)
+    target = await _target(runtime, spec, args.event_type_slug)
     length = timedelta(minutes=target.event_type.length_in_minutes)
-    # One booking per slot: re-check and book under the calendar's lock (SPEC §4.5).
+    # One booking per slot: re-check and book under the calendar's lock.
     lock = f"calcom:{target.integration.calcom_username}"
     # Alternatives for a taken slot are looked up after the lock is released: callers
     # queued behind a winner must not each hold the calendar for two more requests.
     booking = None
-    async with calendar_lock(runtime.engine, runtime.calendar_locks, lock):
-        free = await _free(runtime.calcom, target, start.at, start.at + length, tz)
+    services = runtime.services
+    async with calendar_lock(services.engine, services.calendar_locks, lock):
+        free = await _free(runtime.client, target, start.at, start.at + length, tz)
         if any(s == start.at for s, _ in free):
-            booking = await _book(runtime, target, start.at, tz, name, email, arguments)
+            booking = await _book(runtime, target, start.at, tz, args)
     if booking is None:
         try:
-            alternatives = await _alternatives(runtime.calcom, target, start.at, tz)
-        except CalcomError:  # e.g. a call that spent its budget queued for the lock
+            alternatives = await _alternatives(runtime.client, target, start.at, tz)
+        except ProviderError:  # e.g. a call that spent its budget queued for the lock
             alternatives = []
-        raise common.unavailable(start.at, tz, alternatives)
-    content = common.booked_content(
-        target.event_type.title, name, booking.start, booking.end, tz, booking.uid
+        raise results.unavailable(start.at, tz, alternatives)
+    content = results.booked_content(
+        target.event_type.title, args.attendee_name, booking.start, booking.end, tz, booking.uid
     )
     if start.note:
         content = f"{start.note} {content}"
@@ -199,20 +241,23 @@ async def create_booking(
 
 
 async def _book(
-    runtime: Runtime, target: _Target, start: datetime, tz: ZoneInfo, name: str, email: str,
-    arguments: dict[str, Any],
-) -> Booking | None:  # fmt: skip
+    runtime: CalcomRuntime,
+    target: _Target,
+    start: datetime,
+    tz: ZoneInfo,
+    args: CalcomBookingArguments,
+) -> Booking | None:
     """The booking, or None when Cal.com says the slot was taken since the re-check."""
     try:
-        return await runtime.calcom.create_booking(
+        return await runtime.client.create_booking(
             target.api_key,
             start=start,
-            attendee_name=name,
-            attendee_email=email,
+            attendee_name=args.attendee_name,
+            attendee_email=args.attendee_email,
             attendee_time_zone=zone_name(tz),
-            attendee_phone=common.text(arguments, "attendeePhone"),
+            attendee_phone=args.attendee_phone,
             event_type_id=target.event_type.id,
-            notes=common.text(arguments, "notes"),
+            notes=args.notes,
         )
     except CalcomSlotUnavailable:  # taken outside agentcal since the re-check
         return None
@@ -225,70 +270,64 @@ async def _book(
 
 
 async def _find_booking(
-    calcom: CalcomClient, api_key: str, arguments: dict[str, Any], tz: ZoneInfo
+    calcom: CalcomClient, api_key: str, args: CancelBookingArguments, tz: ZoneInfo
 ) -> str:
-    """The uid of the active booking of `attendeeEmail` starting at `start` (SPEC §4.1)."""
-    email, start_text = common.text(arguments, "attendeeEmail"), common.text(arguments, "start")
+    """The uid of the active booking of `attendeeEmail` starting at `start`."""
+    email, start_text = args.attendee_email, args.start
     if email is None or start_text is None:
-        raise ToolFailure(
-            "invalid_arguments",
-            "Give the bookingId that create_booking returned, or attendeeEmail and start.",
+        raise InvalidArguments(
+            "Give the bookingId that create_booking returned, or attendeeEmail and start."
         )
     start = parse_start(start_text, tz)
     bookings = await calcom.list_bookings(
-        api_key, attendee_email=email, after_start=start.at - timedelta(minutes=1),
+        api_key,
+        attendee_email=email,
+        after_start=start.at - timedelta(minutes=1),
         before_end=start.at + timedelta(days=1),
-    )  # fmt: skip
+    )
     matches = [b for b in bookings if b.start == start.at and b.status == "accepted"]
     if not matches:
-        raise ToolFailure(
-            "booking_not_found",
+        raise BookingNotFound(
             f"There is no active booking for {email} at {speakable(start.at, tz)} on this "
-            "calendar; check the time, or use the bookingId.",
+            "calendar; check the time, or use the bookingId."
         )
     if len(matches) > 1:
-        raise ToolFailure(
-            "ambiguous_booking",
+        raise AmbiguousBooking(
             f"{email} has {len(matches)} bookings at that time; cancel one by its bookingId.",
             data={"bookingIds": [b.uid for b in matches]},
         )
     return matches[0].uid
 
 
-@handles(FunctionKind.CALCOM, Action.CANCEL_BOOKING)
 async def cancel_booking(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+    runtime: CalcomRuntime, spec: ToolSpec, args: CancelBookingArguments, context: CallContext
 ) -> Outcome:
-    tz = common.zone(spec, arguments)
-    _, api_key = await _integration(runtime, spec)
-    booking_id = common.text(arguments, "bookingId")
+    tz = results.zone(spec, args.time_zone)
+    _, api_key = _integration(runtime, spec)
+    booking_id = args.booking_id
     if booking_id is None:
-        booking_id = await _find_booking(runtime.calcom, api_key, arguments, tz)
-    booking = await runtime.calcom.cancel_booking(
-        api_key, booking_id, common.text(arguments, "reason")
-    )
+        booking_id = await _find_booking(runtime.client, api_key, args, tz)
+    booking = await runtime.client.cancel_booking(api_key, booking_id, args.reason)
     content = f"Cancelled the booking of {speakable_span(booking.start, booking.end, tz)}."
     return Outcome(content, _booking_data(booking, tz, None), booking_id=booking.uid)
 
 
-@handles(FunctionKind.CALCOM, Action.RESCHEDULE_BOOKING)
 async def reschedule_booking(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+    runtime: CalcomRuntime, spec: ToolSpec, args: RescheduleBookingArguments, context: CallContext
 ) -> Outcome:
-    tz = common.zone(spec, arguments)
-    booking_id = common.required(arguments, "bookingId")
-    new_start = parse_start(common.required(arguments, "newStart"), tz)
-    check_start(new_start.at, now=common.now(), tz=tz, min_notice_minutes=0)
-    row, api_key = await _integration(runtime, spec)
-    async with calendar_lock(
-        runtime.engine, runtime.calendar_locks, f"calcom:{row.calcom_username}"
-    ):
+    tz = results.zone(spec, args.time_zone)
+    new_start = parse_start(args.new_start, tz)
+    check_start(new_start.at, now=results.now(), tz=tz, min_notice_minutes=0)
+    row, api_key = _integration(runtime, spec)
+    services = runtime.services
+    lock = f"calcom:{row.calcom_username}"
+    async with calendar_lock(services.engine, services.calendar_locks, lock):
         try:
-            booking = await runtime.calcom.reschedule_booking(
-                api_key, booking_id, new_start.at, common.text(arguments, "reason")
+            booking = await runtime.client.reschedule_booking(
+                api_key, args.booking_id, new_start.at, args.reason
             )
         except CalcomSlotUnavailable:
-            raise common.unavailable(new_start.at, tz, []) from None
+            raise results.unavailable(new_start.at, tz, []) from None
     content = (
         f"Moved the booking to {speakable_span(booking.start, booking.end, tz)}. "
         f"New booking id: {booking.uid}."

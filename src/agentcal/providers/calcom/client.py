@@ -1,7 +1,7 @@
 """Cal.com API v2 client: one pooled `httpx.AsyncClient`, owned by the app's lifespan.
 
 Each operation sends the `cal-api-version` its endpoint requires, goes through
-`agentcal.providers.http.send` (backoff, `Retry-After`, time budget; repeats only what is
+`agentcal.providers.http.send_mapped` (backoff, `Retry-After`, time budget; repeats only what is
 safe), and parses the `{"status": "success", "data": …}` envelope into Pydantic models.
 Failures raise `CalcomError` subclasses carrying the tool error code; none of them
 ever holds the API key.
@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from agentcal import __version__
-from agentcal.providers import http as retries
+from agentcal.providers import http
 from agentcal.providers.calcom.errors import (
     CalcomAuthError,
     CalcomError,
@@ -31,7 +29,6 @@ from agentcal.providers.calcom.errors import (
 EVENT_TYPES_VERSION = "2024-06-14"
 SLOTS_VERSION = "2024-09-04"
 BOOKINGS_VERSION = "2024-08-13"
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 # What Cal.com says when the slot is taken or outside availability: today a 409 with
 # an error code such as `no_available_users_found_error`; older versions a 400.
 _UNAVAILABLE_HINTS = (
@@ -41,7 +38,6 @@ _UNAVAILABLE_HINTS = (
     "fixed hosts unavailable",
 )
 _ALREADY_CANCELLED = "already been cancelled"
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -111,15 +107,10 @@ class CalcomClient:
         base_url: str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        policy: retries.RetryPolicy = retries.DEFAULT_POLICY,
+        timeout: httpx.Timeout = http.DEFAULT_TIMEOUT,
+        policy: http.RetryPolicy = http.DEFAULT_POLICY,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            transport=transport,
-            timeout=timeout,
-            headers={"User-Agent": f"agentcal/{__version__}"},
-        )
+        self._http = http.pooled_client(base_url, transport=transport, timeout=timeout)
         self.policy = policy
 
     async def aclose(self) -> None:
@@ -229,7 +220,7 @@ class CalcomClient:
 
     async def get_booking(self, api_key: str, uid: str) -> Booking:
         data = await self._call(
-            "GET", f"/v2/bookings/{_segment(uid)}", api_key, BOOKINGS_VERSION,
+            "GET", f"/v2/bookings/{http.segment(uid)}", api_key, BOOKINGS_VERSION,
             op="get_booking", safe=True,
         )  # fmt: skip
         return _parse(Booking, data)
@@ -240,7 +231,7 @@ class CalcomClient:
         body = {"cancellationReason": reason} if reason else {}
         try:
             data = await self._call(
-                "POST", f"/v2/bookings/{_segment(uid)}/cancel", api_key, BOOKINGS_VERSION,
+                "POST", f"/v2/bookings/{http.segment(uid)}/cancel", api_key, BOOKINGS_VERSION,
                 json=body, op="cancel_booking", safe=True,
             )  # fmt: skip
         except CalcomRequestError as exc:
@@ -257,7 +248,7 @@ class CalcomClient:
         if reason:
             body["reschedulingReason"] = reason
         data = await self._call(
-            "POST", f"/v2/bookings/{_segment(uid)}/reschedule", api_key, BOOKINGS_VERSION,
+            "POST", f"/v2/bookings/{http.segment(uid)}/reschedule", api_key, BOOKINGS_VERSION,
             json=body, op="reschedule_booking", safe=False,
         )  # fmt: skip
         return _parse(Booking, data)
@@ -280,23 +271,11 @@ class CalcomClient:
         if version:
             headers["cal-api-version"] = version
         request = self._http.build_request(method, path, params=params, json=json, headers=headers)
-        try:
-            response = await retries.send(
-                self._http, request, provider="calcom", operation=op, safe=safe,
-                policy=self.policy,
-            )  # fmt: skip
-        except retries.BudgetExhausted as exc:
-            raise CalcomUnavailable(f"Cal.com did not answer in time: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            raise CalcomUnavailable("Cal.com did not answer in time") from exc
-        except (httpx.HTTPError, TimeoutError) as exc:  # transport, decoding, redirects
-            raise CalcomUnavailable(f"Cal.com could not be reached ({type(exc).__name__})") from exc
+        response = await http.send_mapped(
+            self._http, request, label="Cal.com", unavailable=CalcomUnavailable,
+            provider="calcom", operation=op, safe=safe, policy=self.policy,
+        )  # fmt: skip
         return _data(response)
-
-
-def _segment(value: str) -> str:
-    """A path segment, percent-encoded (uids are opaque strings)."""
-    return quote(value, safe="")
 
 
 def _event_type_ref(
@@ -310,11 +289,7 @@ def _event_type_ref(
 
 
 def _parse(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError:
-        # `from None`: the validation error quotes the data (attendees' names, e-mails).
-        raise CalcomError(f"Cal.com answered an unexpected {model.__name__}") from None
+    return http.parse(model, data, CalcomError, "Cal.com")
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
-from agentcal.dependencies import Calcom, KeyringDep, Session
+from agentcal.dependencies import KeyringDep, Session
 from agentcal.kit.pagination import PageParams
 from agentcal.providers.calcom import service
+from agentcal.providers.calcom.client import CalcomClient
 from agentcal.providers.calcom.schemas import (
     EventTypeList,
     EventTypeRead,
@@ -19,6 +21,13 @@ from agentcal.providers.calcom.schemas import (
 )
 from agentcal.tenancy.auth import CurrentPrincipal
 
+
+async def _client(request: Request) -> CalcomClient:  # async: no thread-pool hop
+    client: CalcomClient = request.app.state.runtime.providers["calcom"].client
+    return client
+
+
+Calcom = Annotated[CalcomClient, Depends(_client)]
 router = APIRouter(prefix="/api/v1/calcom/integration", tags=["Cal.com integrations"])
 
 

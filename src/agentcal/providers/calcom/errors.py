@@ -1,57 +1,56 @@
-"""Cal.com failures, each carrying the tool error code the runtime reports to a model.
+"""Cal.com's errors: leaves of the tool error tree (`agentcal.providers.base`).
 
-They are `AgentcalError`s, so the management API renders them as problem details;
-none of them ever carries the API key.
+Each is a `CalcomError` (anything Cal.com said) and the category that says what it
+means, which gives its tool code, HTTP status and whether a retry may help. None ever
+carries the API key.
 """
 
 from __future__ import annotations
 
-from agentcal.errors import AgentcalError
+from agentcal.providers.base import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderNotFound,
+    ProviderRateLimited,
+    ProviderRequestError,
+    ProviderSlotTaken,
+    ProviderUnavailable,
+)
 
 
-class CalcomError(AgentcalError):
+class CalcomError(ProviderError):
     """Cal.com could not do what was asked."""
 
-    status_code = 502
     slug = "calcom-error"
-    code = "upstream_unavailable"
 
 
-class CalcomAuthError(CalcomError):
+class CalcomAuthError(CalcomError, ProviderAuthError):
     """Cal.com refused the API key (401/403)."""
 
     slug = "calcom-auth-invalid"
-    code = "auth_invalid"
 
 
-class CalcomNotFound(CalcomError):
+class CalcomNotFound(CalcomError, ProviderNotFound):
     slug = "calcom-not-found"
-    code = "not_found"
 
 
-class CalcomSlotUnavailable(CalcomError):
+class CalcomSlotUnavailable(CalcomError, ProviderSlotTaken):
     """The slot is taken, or outside the user's availability."""
 
-    status_code = 409
     slug = "calcom-slot-unavailable"
-    code = "slot_unavailable"
 
 
-class CalcomRateLimited(CalcomError):
-    status_code = 503
+class CalcomRateLimited(CalcomError, ProviderRateLimited):
     slug = "calcom-rate-limited"
-    code = "rate_limited"
 
 
-class CalcomUnavailable(CalcomError):
+class CalcomUnavailable(CalcomError, ProviderUnavailable):
     """Cal.com answered 5xx, timed out or could not be reached."""
 
     slug = "calcom-unavailable"
-    code = "upstream_unavailable"
 
 
-class CalcomRequestError(CalcomError):
+class CalcomRequestError(CalcomError, ProviderRequestError):
     """Cal.com refused the request as invalid (400/422)."""
 
     slug = "calcom-invalid-request"
-    code = "invalid_request"

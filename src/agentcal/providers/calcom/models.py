@@ -8,6 +8,7 @@ from typing import ClassVar
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from agentcal.bots.models import bot_link
 from agentcal.crypto.columns import SecretColumn
 from agentcal.db.engine import Base, TimestampedMixin
 
@@ -23,9 +24,7 @@ class CalcomIntegration(TimestampedMixin, Base):
         ForeignKey("institutions.id", ondelete="CASCADE"), index=True
     )
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
-    bot_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("bots.id", ondelete="SET NULL"), index=True
-    )
+    bot_id: Mapped[uuid.UUID | None] = bot_link()
     title: Mapped[str] = mapped_column(String(120))
     calcom_username: Mapped[str] = mapped_column(String(100))
     api_key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,6 +1,6 @@
-"""Google Calendar actions: availability computed by agentcal, bookings re-checked under a lock.
+"""Google Calendar bookings: availability computed by agentcal, bookings re-checked under a lock.
 
-Google has no slot endpoint (SPEC §5.2), so every action that needs free times asks
+Google has no slot endpoint, so every action that needs free times asks
 `freeBusy` for the busy intervals and runs the slot engine (`scheduling.slots`) with the
 function's rules: working hours, `slotMinutes`, minimum notice, buffer and horizon.
 
@@ -11,11 +11,11 @@ on PostgreSQL, across replicas) around "ask freeBusy, check the exact slot, writ
 event". One freeBusy answer serves both the check and the nearest alternatives offered
 when the slot is taken (its local day and the two after, as for Cal.com).
 
-Every Google request goes through `credentials.with_access_token`, which refreshes the
-function's token when due and once more after a 401; credentials that only the
+Every Google request of a call goes out with the function's `credentials.FunctionAuth`,
+which refreshes its token when due and once more after a 401; credentials that only the
 integrator can renew end the call with `calendar_auth_expired`. The actions that take
-the calendar lock fetch the token before it (`_with_token`): on PostgreSQL the lock
-holds a pooled connection, and a refresh needs another one.
+the calendar lock fetch the token before it: on PostgreSQL the lock holds a pooled
+connection, and a refresh needs another one.
 
 A booking made by a tool call with an id gets an event id derived from the call's
 idempotency key (`event_id_for`), so it is made at most once even across a crash: a
@@ -25,38 +25,49 @@ for the event under that id and answers from it if it is there.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from agentcal.db.locks import calendar_lock
-from agentcal.errors import NotFound
-from agentcal.providers import results as common
+from agentcal.providers import results
+from agentcal.providers.arguments import RescheduleBookingArguments
+from agentcal.providers.base import (
+    AmbiguousBooking,
+    BookingCancelled,
+    BookingNotFound,
+    CalendarNotFound,
+    CallContext,
+    InvalidArguments,
+    Notification,
+    Outcome,
+    Services,
+    SlotUnavailable,
+    ToolSpec,
+)
 from agentcal.providers.google_calendar.client import (
     Attendee,
     Event,
     EventDateTime,
-    FreeBusy,
+    GoogleCalendarClient,
     NewEvent,
     event_id_for,
     reschedule_changes,
 )
-from agentcal.providers.google_calendar.credentials import access_token_for, with_access_token
-from agentcal.providers.google_calendar.errors import GoogleError, GoogleNotFound
-from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
-from agentcal.runtime.catalog import (
-    MAX_DURATION_MINUTES,
-    MIN_DURATION_MINUTES,
-    Action,
-    FunctionKind,
-    ToolSpec,
+from agentcal.providers.google_calendar.credentials import FunctionAuth
+from agentcal.providers.google_calendar.errors import (
+    GoogleError,
+    GoogleNotFound,
+    GoogleUnavailable,
 )
-from agentcal.runtime.executor import CallContext, Outcome, Runtime, ToolFailure, handles
+from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
+from agentcal.providers.google_calendar.tools import (
+    GoogleAvailabilityArguments,
+    GoogleBookingArguments,
+    GoogleCancelArguments,
+)
 from agentcal.scheduling.errors import InvalidTimezone
 from agentcal.scheduling.slots import (
     AvailabilityRules,
@@ -78,24 +89,43 @@ from agentcal.scheduling.times import (
     speakable_times,
     zone_name,
 )
-
-T = TypeVar("T")
+from agentcal.settings import Settings
 
 ALTERNATIVE_DAYS = 3  # alternatives come from the target's local day and the two after
-# As the management API checks e-mails (agentcal.kit.validation.Email).
-_EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00.]+")
 # freeBusy `errors[].reason` that mean the calendar is not there for this account.
 _MISSING_CALENDAR = frozenset({"notFound", "notACalendarUser"})
 
 
+@dataclass(slots=True)
+class GoogleRuntime:
+    """What Google calls need for the app's life: the client (and its token refreshes)."""
+
+    services: Services
+    client: GoogleCalendarClient
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def start(settings: Settings, services: Services) -> GoogleRuntime:
+    client = GoogleCalendarClient(
+        settings.google_api_url,
+        settings.google_token_url,
+        settings.google_client_id,
+        settings.google_client_secret,
+    )
+    return GoogleRuntime(services, client)
+
+
 @dataclass(frozen=True, slots=True)
 class _Calendar:
-    """The function's Google Calendar settings, and its rules for the slot engine."""
+    """The function's Google Calendar settings, its rules for the slot engine, and the
+    auth its requests go out with."""
 
     plugin: GoogleCalendarPlugin
     rules: AvailabilityRules
-    # An access token fetched beforehand (`_with_token`), tried first by every request.
-    token: str | None = None
+    auth: FunctionAuth
+    client: GoogleCalendarClient
 
     @property
     def id(self) -> str:
@@ -110,18 +140,18 @@ class _Calendar:
             calendar = str(self.plugin.google_user.get("email") or self.plugin.google_id)
         return f"google:{calendar.casefold()}"
 
+    async def get_event(self, event_id: str) -> Event:
+        return await self.client.get_event(self.auth, self.id, event_id)
 
-async def _calendar(runtime: Runtime, spec: ToolSpec) -> _Calendar:
-    plugin = spec.row.google_calendar if isinstance(spec.row, Function) else None
-    if plugin is None:  # a spec built without its row
-        async with runtime.sessionmaker() as session:
-            plugin = await session.scalar(
-                select(GoogleCalendarPlugin).where(
-                    GoogleCalendarPlugin.function_id == spec.function_id
-                )
-            )
-    if plugin is None:  # deleted while the call was on its way
-        raise NotFound("function", spec.function_id)
+    async def list_events(self, start: datetime, end: datetime) -> list[Event]:
+        return await self.client.list_events(self.auth, self.id, start, end)
+
+
+def _calendar(runtime: GoogleRuntime, spec: ToolSpec) -> _Calendar:
+    row = spec.row
+    assert isinstance(row, Function)  # the catalog keeps every tool's row
+    plugin = row.google_calendar
+    assert plugin is not None  # a function without its plugin offers no tools
     rules = AvailabilityRules.from_settings(
         timezone=plugin.timezone,
         working_hours=plugin.working_hours,
@@ -130,64 +160,26 @@ async def _calendar(runtime: Runtime, spec: ToolSpec) -> _Calendar:
         buffer_minutes=plugin.buffer_minutes,
         horizon_days=plugin.horizon_days,
     )
-    return _Calendar(plugin, rules)
+    services = runtime.services
+    auth = FunctionAuth(services.sessionmaker, services.keyring, runtime.client, plugin)
+    return _Calendar(plugin, rules, auth, runtime.client)
 
 
-async def _google(runtime: Runtime, calendar: _Calendar, call: Callable[[str], Awaitable[T]]) -> T:
-    """`call(access_token)` with the function's token, refreshed when due or refused."""
-    return await with_access_token(
-        runtime.sessionmaker, runtime.keyring, runtime.google, calendar.plugin, call,
-        token=calendar.token,
-    )  # fmt: skip
-
-
-async def _with_token(runtime: Runtime, calendar: _Calendar) -> _Calendar:
-    """`calendar` holding an access token good for a while yet (refreshed now if due).
-
-    Taken before the calendar lock: on PostgreSQL the lock holds a pooled connection
-    until it is released, and a refresh needs a connection of its own. Under the lock a
-    refresh then happens only if Google refuses the token (401), which is rare.
-    """
-    token = await access_token_for(
-        runtime.sessionmaker, runtime.keyring, runtime.google, calendar.plugin
-    )
-    return replace(calendar, token=token)
-
-
-def _notifications(calendar: _Calendar, event: str) -> list[dict[str, Any]]:
-    """The function's notification for a booking change, as each result states it
-    (SPEC §4.6): `waitForSpeechMs` tells a voice channel how long to wait before it
-    speaks the result. Delivery itself comes with the notification worker."""
+def _notifications(calendar: _Calendar, event: str) -> tuple[Notification, ...]:
+    """The function's notification for a booking change, as each result states it.
+    Delivery itself comes with the notification worker."""
     plugin = calendar.plugin
     if plugin.notification_type is None:
-        return []
-    return [
-        {
-            "event": event,
-            "type": plugin.notification_type,
-            "contentType": plugin.notification_content_type or "text",
-            "delayMs": plugin.notification_delay_ms,
-            "waitForSpeechMs": plugin.notification_wait_for_speech,
-        }
-    ]
-
-
-# ------------------------------------------------------------------------- arguments
-
-
-def _duration(arguments: dict[str, Any], calendar: _Calendar) -> int:
-    minutes = common.integer(
-        arguments, "durationMinutes", MIN_DURATION_MINUTES, MAX_DURATION_MINUTES
+        return ()
+    return (
+        Notification(
+            event=event,
+            type=plugin.notification_type,
+            content_type=plugin.notification_content_type or "text",
+            delay_ms=plugin.notification_delay_ms,
+            wait_for_speech_ms=plugin.notification_wait_for_speech,
+        ),
     )
-    return calendar.rules.slot_minutes if minutes is None else minutes
-
-
-def _check_email(email: str) -> None:
-    if not _EMAIL.fullmatch(email):
-        raise ToolFailure(
-            "invalid_arguments",
-            f"attendeeEmail {email!r} is not an e-mail address; ask the person for theirs.",
-        )
 
 
 # --------------------------------------------------------------------- busy and free
@@ -197,15 +189,9 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-async def _busy(
-    runtime: Runtime, calendar: _Calendar, time_min: datetime, time_max: datetime
-) -> list[Interval]:
+async def _busy(calendar: _Calendar, time_min: datetime, time_max: datetime) -> list[Interval]:
     """The calendar's busy intervals between the two times, from `POST /freeBusy`."""
-
-    async def query(token: str) -> FreeBusy:
-        return await runtime.google.free_busy(token, [calendar.id], time_min, time_max)
-
-    answer = await _google(runtime, calendar, query)
+    answer = await calendar.client.free_busy(calendar.auth, [calendar.id], time_min, time_max)
     entry = answer.calendars.get(calendar.id)
     if entry is None and len(answer.calendars) == 1:  # Google may normalise the id
         entry = next(iter(answer.calendars.values()))
@@ -214,14 +200,12 @@ async def _busy(
     if entry.errors:
         reasons = ", ".join(sorted({e.reason for e in entry.errors}))
         if _MISSING_CALENDAR & {e.reason for e in entry.errors}:
-            raise ToolFailure(
-                "calendar_not_found",
+            raise CalendarNotFound(
                 f"Google Calendar cannot find the calendar {calendar.id} for this account "
-                f"({reasons}); the calendarId of the function must be fixed.",
+                f"({reasons}); the calendarId of the function must be fixed."
             )
-        raise ToolFailure(
-            "upstream_unavailable",
-            f"Google Calendar could not read the calendar's busy times ({reasons}); try again.",
+        raise GoogleUnavailable(
+            f"Google Calendar could not read the calendar's busy times ({reasons}); try again."
         )
     intervals = []
     for period in entry.busy:
@@ -240,7 +224,6 @@ class _Search:
 
 
 async def _search(
-    runtime: Runtime,
     calendar: _Calendar,
     start: datetime,
     end: datetime,
@@ -254,15 +237,16 @@ async def _search(
     time, so it is taken out of the busy intervals (and other events during it are
     put back, as freeBusy merges overlapping events into one interval).
     """
-    now = common.now()
+    now = results.now()
     span = freebusy_range(calendar.rules, start=start, end=end, now=now)
     if span is None:  # all of it is past, inside the notice, or beyond the horizon
         return _Search([], now)
-    busy = await _busy(runtime, calendar, *span)
+    busy = await _busy(calendar, *span)
     if moving is not None:
-        busy = await _without(runtime, calendar, busy, moving)
-    slots = free_slots(calendar.rules, busy, start=start, end=end, now=now,
-                       duration_minutes=minutes)  # fmt: skip
+        busy = await _without(calendar, busy, moving)
+    slots = free_slots(
+        calendar.rules, busy, start=start, end=end, now=now, duration_minutes=minutes
+    )
     return _Search(slots, now)
 
 
@@ -281,19 +265,13 @@ def _subtract(busy: Sequence[Interval], hole: Interval) -> list[Interval]:
     return cut
 
 
-async def _without(
-    runtime: Runtime, calendar: _Calendar, busy: list[Interval], event: Event
-) -> list[Interval]:
+async def _without(calendar: _Calendar, busy: list[Interval], event: Event) -> list[Interval]:
     own = Interval(*_span(event, calendar))
     rest = _subtract(busy, own)
-
-    async def overlapping(token: str) -> list[Event]:
-        return await runtime.google.list_events(token, calendar.id, own.start, own.end)
-
     # Other timed events during the moving one stay busy there (outside it, freeBusy
     # already says so). Listing cannot tell a transparent ("free") event from a busy
     # one, so each counts as busy: the safe side.
-    for other in await _google(runtime, calendar, overlapping):
+    for other in await calendar.list_events(own.start, own.end):
         if other.id == event.id or other.status == "cancelled" or not _timed(other):
             continue
         start, end = _span(other, calendar)
@@ -315,15 +293,16 @@ def _pairs(slots: Sequence[Interval]) -> list[tuple[datetime, datetime]]:
 
 def _unavailable(
     target: datetime, calendar: _Calendar, search: _Search, tz: ZoneInfo, minutes: int
-) -> ToolFailure:
+) -> SlotUnavailable:
     """`slot_unavailable` with the 5 nearest free slots. A start that is no bookable time
     at all (outside the working hours, or off the slot grid) is told apart from one that
     is taken, so the model does not offer it again."""
-    alternatives = common.nearest(_pairs(search.slots), target)
-    failure = common.unavailable(target, tz, alternatives)
+    alternatives = results.nearest(_pairs(search.slots), target)
+    failure = results.unavailable(target, tz, alternatives)
     end = target + timedelta(minutes=minutes)
-    bookable = free_slots(calendar.rules, [], start=target, end=end, now=search.now,
-                          duration_minutes=minutes)  # fmt: skip
+    bookable = free_slots(
+        calendar.rules, [], start=target, end=end, now=search.now, duration_minutes=minutes
+    )
     if find_slot(bookable, target) is None:
         said = speakable(target, tz)
         why = (
@@ -332,9 +311,9 @@ def _unavailable(
             "grid of the free times check_availability lists."
         )
         if alternatives:
-            times = speakable_times([s for s, _ in alternatives], tz, limit=common.MAX_ALTERNATIVES)
-            why += f" The nearest free times are {times}."
-        failure = ToolFailure("slot_unavailable", why, data=failure.data)
+            starts = [s for s, _ in alternatives]
+            why += f" The nearest free times are {speakable_times(starts, tz, limit=5)}."
+        failure = SlotUnavailable(why, data=failure.data)
     return failure
 
 
@@ -374,7 +353,7 @@ def _event_data(event: Event, calendar: _Calendar, tz: ZoneInfo) -> dict[str, An
         "bookingId": event.id,
         "status": event.status,
         "timeZone": zone_name(tz),
-        **common.slot_data(start, end, tz),
+        **results.slot_data(start, end, tz),
         "durationMinutes": int((end - start).total_seconds() // 60),
         "title": event.summary,
         "calendarId": calendar.id,
@@ -391,24 +370,15 @@ def _event_data(event: Event, calendar: _Calendar, tz: ZoneInfo) -> dict[str, An
     return data
 
 
-async def _find_event(runtime: Runtime, calendar: _Calendar, event_id: str) -> Event | None:
-    """The event `event_id` of the calendar (cancelled ones too), or None (404/410)."""
-
-    async def get(token: str) -> Event:
-        return await runtime.google.get_event(token, calendar.id, event_id)
-
-    try:
-        return await _google(runtime, calendar, get)
-    except GoogleNotFound:
-        return None
-
-
 async def _own_event(
-    runtime: Runtime, calendar: _Calendar, event_id: str, start: datetime, end: datetime
+    calendar: _Calendar, event_id: str, start: datetime, end: datetime
 ) -> Event | None:
     """The event this call made (named `event_id`), if it is live at `start`–`end`."""
-    made = await _find_event(runtime, calendar, event_id)
-    return made if made is not None and _is_at(made, calendar, start, end) else None
+    try:
+        made = await calendar.get_event(event_id)
+    except GoogleNotFound:
+        return None
+    return made if _is_at(made, calendar, start, end) else None
 
 
 def _is_at(event: Event, calendar: _Calendar, start: datetime, end: datetime) -> bool:
@@ -416,15 +386,11 @@ def _is_at(event: Event, calendar: _Calendar, start: datetime, end: datetime) ->
     return event.status != "cancelled" and _timed(event) and _span(event, calendar) == (start, end)
 
 
-async def _get_event(runtime: Runtime, calendar: _Calendar, booking_id: str) -> Event:
-    async def get(token: str) -> Event:
-        return await runtime.google.get_event(token, calendar.id, booking_id)
-
+async def _get_event(calendar: _Calendar, booking_id: str) -> Event:
     try:
-        return await _google(runtime, calendar, get)
+        return await calendar.get_event(booking_id)
     except GoogleNotFound:
-        raise ToolFailure(
-            "booking_not_found",
+        raise BookingNotFound(
             f"There is no booking {booking_id!r} on this calendar. Use the bookingId that "
             "create_booking returned, or give attendeeEmail and start to find it.",
             data={"bookingId": booking_id},
@@ -434,20 +400,17 @@ async def _get_event(runtime: Runtime, calendar: _Calendar, booking_id: str) -> 
 # -------------------------------------------------------------------------- actions
 
 
-@handles(FunctionKind.GOOGLE_CALENDAR, Action.CHECK_AVAILABILITY)
 async def check_availability(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+    runtime: GoogleRuntime, spec: ToolSpec, args: GoogleAvailabilityArguments, context: CallContext
 ) -> Outcome:
-    tz = common.zone(spec, arguments)
-    window = parse_range(
-        common.required(arguments, "startDate"), common.text(arguments, "endDate"), tz
-    )
-    check_range(window, now=common.now(), tz=tz)
-    calendar = await _calendar(runtime, spec)
-    minutes = _duration(arguments, calendar)
-    search = await _search(runtime, calendar, window.start, window.end, minutes)
+    tz = results.zone(spec, args.time_zone)
+    window = parse_range(args.start_date, args.end_date, tz)
+    check_range(window, now=results.now(), tz=tz)
+    calendar = _calendar(runtime, spec)
+    minutes = args.duration_minutes or calendar.rules.slot_minutes
+    search = await _search(calendar, window.start, window.end, minutes)
     slots = _pairs(search.slots)
-    content = common.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
+    content = results.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
     horizon = calendar.rules.horizon_end(search.now)
     if not slots and window.end > horizon:
         content += f" Bookings are open until {speakable(horizon, tz)}."
@@ -460,42 +423,39 @@ async def check_availability(
             "calendarTimeZone": calendar.plugin.timezone,
             "durationMinutes": minutes,
             "range": {"start": iso_local(window.start, tz), "end": iso_local(window.end, tz)},
-            "slots": [common.slot_data(s, e, tz) for s, e in slots],
+            "slots": [results.slot_data(s, e, tz) for s, e in slots],
         },
     )
 
 
-def _description(arguments: dict[str, Any]) -> str | None:
-    notes, phone = common.text(arguments, "notes"), common.text(arguments, "attendeePhone")
-    parts = [notes] if notes else []
-    if phone:
-        parts.append(f"Phone: {phone}")
+def _description(args: GoogleBookingArguments) -> str | None:
+    parts = [args.notes] if args.notes else []
+    if args.attendee_phone:
+        parts.append(f"Phone: {args.attendee_phone}")
     return "\n\n".join(parts) or None
 
 
-@handles(FunctionKind.GOOGLE_CALENDAR, Action.CREATE_BOOKING)
 async def create_booking(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+    runtime: GoogleRuntime, spec: ToolSpec, args: GoogleBookingArguments, context: CallContext
 ) -> Outcome:
-    tz = common.zone(spec, arguments)
-    start = parse_start(common.required(arguments, "start"), tz)
-    name = common.required(arguments, "attendeeName")
-    email = common.required(arguments, "attendeeEmail")
-    _check_email(email)
-    title = common.text(arguments, "title")
-    calendar = await _calendar(runtime, spec)
-    minutes = _duration(arguments, calendar)
-    now = common.now()
-    check_start(start.at, now=now, tz=tz, min_notice_minutes=calendar.rules.min_notice_minutes,
-                horizon_end=calendar.rules.horizon_end(now))  # fmt: skip
+    tz = results.zone(spec, args.time_zone)
+    start = parse_start(args.start, tz)
+    calendar = _calendar(runtime, spec)
+    minutes = args.duration_minutes or calendar.rules.slot_minutes
+    now = results.now()
+    rules = calendar.rules
+    check_start(
+        start.at, now=now, tz=tz, min_notice_minutes=rules.min_notice_minutes,
+        horizon_end=rules.horizon_end(now),
+    )  # fmt: skip
     end = start.at + timedelta(minutes=minutes)
     event = NewEvent(
-        summary=title or f"{spec.title} with {name}",
+        summary=args.title or f"{spec.title} with {args.attendee_name}",
         start=start.at,
         end=end,
         time_zone=calendar.plugin.timezone,
-        description=_description(arguments),
-        attendees=[Attendee(email=email, display_name=name)],
+        description=_description(args),
+        attendees=[Attendee(email=args.attendee_email, display_name=args.attendee_name)],
     )
 
     # The call's own event id: a repeat of the call, wherever it runs, names the same
@@ -503,65 +463,61 @@ async def create_booking(
     # returns the event), and a call taken over from a dead process can look it up.
     event_id = event_id_for(context.key) if context.key is not None else None
 
-    def insert(with_id: str | None) -> Callable[[str], Awaitable[Event]]:
-        async def send(token: str) -> Event:
-            return await runtime.google.insert_event(
-                token, calendar.id, event, send_updates="all",
-                conference=calendar.plugin.create_meet_link, event_id=with_id,
-            )  # fmt: skip
+    async def insert(with_id: str | None) -> Event:
+        return await calendar.client.insert_event(
+            calendar.auth, calendar.id, event, send_updates="all",
+            conference=calendar.plugin.create_meet_link, event_id=with_id,
+        )  # fmt: skip
 
-        return send
-
-    calendar = await _with_token(runtime, calendar)
+    await calendar.auth.token()  # before the lock: see the module's docstring
+    services = runtime.services
     # One booking per slot: Google accepts overlapping events, so the re-check and the
-    # insert must not interleave with another booking of this calendar (SPEC §4.5).
-    async with calendar_lock(runtime.engine, runtime.calendar_locks, calendar.lock_name):
+    # insert must not interleave with another booking of this calendar.
+    async with calendar_lock(services.engine, services.calendar_locks, calendar.lock_name):
         created: Event | None = None
         if context.resumed and event_id is not None:
             # The dead process may have booked already: its event would make the
             # re-check below answer slot_unavailable to the call that made it.
-            created = await _own_event(runtime, calendar, event_id, start.at, end)
+            created = await _own_event(calendar, event_id, start.at, end)
         if created is None:
-            search = await _search(runtime, calendar, *_window_around(start.at, tz, now), minutes)
+            search = await _search(calendar, *_window_around(start.at, tz, now), minutes)
             if find_slot(search.slots, start.at) is None:
                 # Perhaps taken by this very call: a first run whose claim was released
                 # or taken over unnoticed (a cancelled task, a race between repeats).
                 if event_id is not None and not context.resumed:
-                    created = await _own_event(runtime, calendar, event_id, start.at, end)
+                    created = await _own_event(calendar, event_id, start.at, end)
                 if created is None:
                     raise _unavailable(start.at, calendar, search, tz, minutes)
         if created is None:
-            created = await _google(runtime, calendar, insert(event_id))
+            created = await insert(event_id)
             if event_id is not None and not _is_at(created, calendar, start.at, end):
                 # The id names an event of an earlier call with this key (reused after
                 # its 24 h), since cancelled or moved: this booking needs an id of its own.
-                created = await _google(runtime, calendar, insert(None))
-    label = f"“{title}”" if title else f"a {minutes}-minute meeting"
-    content = common.booked_content(label, name, start.at, end, tz, created.id)
+                created = await insert(None)
+    label = f"“{args.title}”" if args.title else f"a {minutes}-minute meeting"
+    content = results.booked_content(label, args.attendee_name, start.at, end, tz, created.id)
     if created.meet_link:
         content += f" Google Meet link: {created.meet_link}"
     if start.note:
         content = f"{start.note} {content}"
     return Outcome(
-        content, _event_data(created, calendar, tz), booking_id=created.id,
+        content,
+        _event_data(created, calendar, tz),
+        booking_id=created.id,
         notifications=_notifications(calendar, "booking.created"),
-    )  # fmt: skip
+    )
 
 
 async def _find_by_attendee(
-    runtime: Runtime, calendar: _Calendar, email: str, start_text: str, tz: ZoneInfo
+    calendar: _Calendar, email: str, start_text: str, tz: ZoneInfo
 ) -> Event:
     """The one live event starting at `start` with `email` among its attendees."""
     start = parse_start(start_text, tz)
     day = day_start(start.at.astimezone(tz).date(), tz)
-
-    async def day_events(token: str) -> list[Event]:
-        return await runtime.google.list_events(token, calendar.id, day, day + timedelta(days=1))
-
     wanted = email.casefold()
     theirs = [
         e
-        for e in await _google(runtime, calendar, day_events)
+        for e in await calendar.list_events(day, day + timedelta(days=1))
         if e.status != "cancelled"
         and _timed(e)
         and any((a.email or "").casefold() == wanted for a in e.attendees)
@@ -571,8 +527,7 @@ async def _find_by_attendee(
         return exact[0]
     said = speakable(start.at, tz)
     if exact:
-        raise ToolFailure(
-            "ambiguous_booking",
+        raise AmbiguousBooking(
             f"{len(exact)} bookings of {email} start at {said}; give the bookingId of the one "
             "to cancel.",
             data={"bookings": [_event_data(e, calendar, tz) for e in exact]},
@@ -581,84 +536,72 @@ async def _find_by_attendee(
     if theirs:
         starts = speakable_times([_moment(e.start, calendar) for e in theirs], tz)
         message += f" That day their bookings start at {starts}."
-    raise ToolFailure(
-        "booking_not_found",
-        message,
-        data={"bookings": [_event_data(e, calendar, tz) for e in theirs]},
+    raise BookingNotFound(
+        message, data={"bookings": [_event_data(e, calendar, tz) for e in theirs]}
     )
 
 
-@handles(FunctionKind.GOOGLE_CALENDAR, Action.CANCEL_BOOKING)
 async def cancel_booking(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+    runtime: GoogleRuntime, spec: ToolSpec, args: GoogleCancelArguments, context: CallContext
 ) -> Outcome:
-    tz = common.zone(spec, arguments)
-    booking_id = common.text(arguments, "bookingId")
-    email = common.text(arguments, "attendeeEmail")
-    if email is not None:
-        _check_email(email)
-    start_text = common.text(arguments, "start")
-    if booking_id is not None:
-        calendar = await _calendar(runtime, spec)
-        event = await _get_event(runtime, calendar, booking_id)
-    elif email is not None and start_text is not None:
-        calendar = await _calendar(runtime, spec)
-        event = await _find_by_attendee(runtime, calendar, email, start_text, tz)
+    tz = results.zone(spec, args.time_zone)
+    calendar = _calendar(runtime, spec)
+    if args.booking_id is not None:
+        event = await _get_event(calendar, args.booking_id)
+    elif args.attendee_email is not None and args.start is not None:
+        event = await _find_by_attendee(calendar, args.attendee_email, args.start, tz)
     else:
-        raise ToolFailure(
-            "invalid_arguments",
+        raise InvalidArguments(
             "Give the bookingId that create_booking returned, or the attendeeEmail and start "
-            "of the booking to cancel.",
+            "of the booking to cancel."
         )
     # Google's DELETE has no field for a reason; it is kept in the result (and the audit).
-    reason = common.text(arguments, "reason")
     data = _event_data(event, calendar, tz)
-    if reason:
-        data["reason"] = reason
+    if args.reason:
+        data["reason"] = args.reason
     span = speakable_span(*_span(event, calendar), tz)
     if event.status == "cancelled":  # cancelled before (by a repeat, or in Google Calendar)
         content = f"The booking of {span} was already cancelled."
         return Outcome(content, data, booking_id=event.id)
-
-    async def delete(token: str) -> None:
-        await runtime.google.delete_event(token, calendar.id, event.id, send_updates="all")
-
-    await _google(runtime, calendar, delete)
+    await calendar.client.delete_event(calendar.auth, calendar.id, event.id, send_updates="all")
     data["status"] = "cancelled"
     content = f"Cancelled the booking of {span}. Booking id: {event.id}."
     return Outcome(
-        content, data, booking_id=event.id,
+        content,
+        data,
+        booking_id=event.id,
         notifications=_notifications(calendar, "booking.cancelled"),
-    )  # fmt: skip
+    )
 
 
-@handles(FunctionKind.GOOGLE_CALENDAR, Action.RESCHEDULE_BOOKING)
 async def reschedule_booking(
-    runtime: Runtime, spec: ToolSpec, arguments: dict[str, Any], context: CallContext
+    runtime: GoogleRuntime, spec: ToolSpec, args: RescheduleBookingArguments, context: CallContext
 ) -> Outcome:
-    tz = common.zone(spec, arguments)
-    booking_id = common.required(arguments, "bookingId")
-    new_start = parse_start(common.required(arguments, "newStart"), tz)
-    calendar = await _calendar(runtime, spec)
-    now = common.now()
-    check_start(new_start.at, now=now, tz=tz, min_notice_minutes=calendar.rules.min_notice_minutes,
-                horizon_end=calendar.rules.horizon_end(now))  # fmt: skip
+    tz = results.zone(spec, args.time_zone)
+    booking_id = args.booking_id
+    new_start = parse_start(args.new_start, tz)
+    calendar = _calendar(runtime, spec)
+    now = results.now()
+    rules = calendar.rules
+    check_start(
+        new_start.at, now=now, tz=tz, min_notice_minutes=rules.min_notice_minutes,
+        horizon_end=rules.horizon_end(now),
+    )  # fmt: skip
     # A repeat of a move (a takeover after a crash too) finds the event already moved:
     # no call-derived id is needed here.
-    calendar = await _with_token(runtime, calendar)
-    async with calendar_lock(runtime.engine, runtime.calendar_locks, calendar.lock_name):
-        event = await _get_event(runtime, calendar, booking_id)
+    await calendar.auth.token()  # before the lock: see the module's docstring
+    services = runtime.services
+    async with calendar_lock(services.engine, services.calendar_locks, calendar.lock_name):
+        event = await _get_event(calendar, booking_id)
         if event.status == "cancelled":
-            raise ToolFailure(
-                "booking_cancelled",
+            raise BookingCancelled(
                 f"The booking {booking_id} was cancelled; book a new time with create_booking.",
                 data=_event_data(event, calendar, tz),
             )
         if not _timed(event):
-            raise ToolFailure(
-                "invalid_arguments",
+            raise InvalidArguments(
                 f"The booking {booking_id} is an all-day event, which cannot be moved to a "
-                "start time; cancel it and book a new time instead.",
+                "start time; cancel it and book a new time instead."
             )
         old_start, old_end = _span(event, calendar)
         if old_start == new_start.at:
@@ -672,24 +615,18 @@ async def reschedule_booking(
         length = old_end - old_start
         minutes = int(length.total_seconds() // 60)
         new_end = new_start.at + length
-        search = await _search(
-            runtime, calendar, *_window_around(new_start.at, tz, now), minutes, moving=event
-        )
+        window = _window_around(new_start.at, tz, now)
+        search = await _search(calendar, *window, minutes, moving=event)
         if find_slot(search.slots, new_start.at) is None:
             raise _unavailable(new_start.at, calendar, search, tz, minutes)
         changes = reschedule_changes(new_start.at, new_end, _event_zone(event, calendar))
-
-        async def patch(token: str) -> Event:
-            return await runtime.google.patch_event(
-                token, calendar.id, event.id, changes, send_updates="all"
-            )
-
-        moved = await _google(runtime, calendar, patch)
+        moved = await calendar.client.patch_event(
+            calendar.auth, calendar.id, event.id, changes, send_updates="all"
+        )
     data = _event_data(moved, calendar, tz)
-    data["previous"] = common.slot_data(old_start, old_end, tz)
-    reason = common.text(arguments, "reason")
-    if reason:
-        data["reason"] = reason
+    data["previous"] = results.slot_data(old_start, old_end, tz)
+    if args.reason:
+        data["reason"] = args.reason
     content = (
         f"Moved the booking from {speakable_span(old_start, old_end, tz)} to "
         f"{speakable_span(new_start.at, new_end, tz)}. Booking id: {moved.id}."
@@ -697,6 +634,8 @@ async def reschedule_booking(
     if new_start.note:
         content = f"{new_start.note} {content}"
     return Outcome(
-        content, data, booking_id=moved.id,
+        content,
+        data,
+        booking_id=moved.id,
         notifications=_notifications(calendar, "booking.rescheduled"),
-    )  # fmt: skip
+    )

@@ -19,17 +19,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from agentcal import __version__
 from agentcal.db.locks import KeyedLocks
-from agentcal.providers import http as retries
+from agentcal.providers import http
 from agentcal.providers.google_calendar.errors import (
     GoogleAccessTokenRefused,
     GoogleAuthError,
@@ -42,10 +40,9 @@ from agentcal.providers.google_calendar.errors import (
 )
 
 PROVIDER = "google"
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 # A refresh holds the function's row lock (credentials.py). On SQLite a writer waiting
 # for that lock gives up after its 10 s busy timeout, so a refresh must end sooner.
-TOKEN_POLICY = retries.RetryPolicy(budget=8.0, request_timeout=5.0)
+TOKEN_POLICY = http.RetryPolicy(budget=8.0, request_timeout=5.0)
 _RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 # Quotas that won't clear within a call's budget: reported as rate limits, not retried.
 _QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
@@ -55,6 +52,9 @@ _ATTEMPTS = "agentcal.attempts"
 _MAX_LIST_PAGES = 20
 
 SendUpdates = Literal["all", "externalOnly", "none"]
+# How a request is authorised: an access token as it is, or an `httpx.Auth` that adds
+# (and renews) one, such as a function's `credentials.FunctionAuth`.
+Credential = str | httpx.Auth
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -222,11 +222,6 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _segment(value: str) -> str:
-    """A path segment: calendar ids are e-mails (`@`) and may hold `#` or `/`."""
-    return quote(value, safe="")
-
-
 class GoogleCalendarClient:
     """The Calendar API (`base_url`, e.g. `https://www.googleapis.com/calendar/v3`) and
     the OAuth token endpoint (`token_url`), over one connection pool."""
@@ -239,17 +234,14 @@ class GoogleCalendarClient:
         client_secret: str | None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        policy: retries.RetryPolicy = retries.DEFAULT_POLICY,
-        token_policy: retries.RetryPolicy = TOKEN_POLICY,
+        timeout: httpx.Timeout = http.DEFAULT_TIMEOUT,
+        policy: http.RetryPolicy = http.DEFAULT_POLICY,
+        token_policy: http.RetryPolicy = TOKEN_POLICY,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            transport=transport,
-            timeout=timeout,
-            headers={"User-Agent": f"agentcal/{__version__}"},
+        self._http = http.pooled_client(
+            base_url, transport=transport, timeout=timeout,
             event_hooks={"request": [_count_attempt]},
-        )
+        )  # fmt: skip
         self._token_url = token_url
         self._client_id = client_id
         self._client_secret = client_secret
@@ -271,7 +263,7 @@ class GoogleCalendarClient:
 
     async def free_busy(
         self,
-        access_token: str,
+        auth: Credential,
         calendar_ids: list[str],
         time_min: datetime,
         time_max: datetime,
@@ -284,14 +276,12 @@ class GoogleCalendarClient:
             "timeZone": time_zone,
             "items": [{"id": calendar_id} for calendar_id in calendar_ids],
         }
-        response = await self._send(
-            "POST", "/freeBusy", access_token, op="free_busy", safe=True, json=body
-        )
+        response = await self._send("POST", "/freeBusy", auth, op="free_busy", safe=True, json=body)
         return _parse(FreeBusy, _json(response))
 
     async def insert_event(
         self,
-        access_token: str,
+        auth: Credential,
         calendar_id: str,
         event: NewEvent,
         *,
@@ -317,26 +307,26 @@ class GoogleCalendarClient:
                     "conferenceSolutionKey": {"type": "hangoutsMeet"},
                 }
             }
-        path = f"/calendars/{_segment(calendar_id)}/events"
+        path = f"/calendars/{http.segment(calendar_id)}/events"
         response = await self._send(
-            "POST", path, access_token, op="insert_event", safe=True, params=params, json=body,
+            "POST", path, auth, op="insert_event", safe=True, params=params, json=body,
             map_errors=False,
         )  # fmt: skip
         if response.status_code == 409 and _reason(response) == "duplicate":
             # Created by an earlier attempt (or call) with this id: that is our event.
-            return await self.get_event(access_token, calendar_id, event_id)
+            return await self.get_event(auth, calendar_id, event_id)
         _raise_for_status(response)
         return _parse(Event, _json(response))
 
-    async def get_event(self, access_token: str, calendar_id: str, event_id: str) -> Event:
+    async def get_event(self, auth: Credential, calendar_id: str, event_id: str) -> Event:
         """`GET /calendars/{id}/events/{eventId}` (cancelled events too, as Google does)."""
-        path = f"/calendars/{_segment(calendar_id)}/events/{_segment(event_id)}"
-        response = await self._send("GET", path, access_token, op="get_event", safe=True)
+        path = f"/calendars/{http.segment(calendar_id)}/events/{http.segment(event_id)}"
+        response = await self._send("GET", path, auth, op="get_event", safe=True)
         return _parse(Event, _json(response))
 
     async def patch_event(
         self,
-        access_token: str,
+        auth: Credential,
         calendar_id: str,
         event_id: str,
         changes: Mapping[str, Any],
@@ -345,16 +335,16 @@ class GoogleCalendarClient:
     ) -> Event:
         """`PATCH /calendars/{id}/events/{eventId}` with a partial Event (Google's field
         names, e.g. `{"start": {...}, "end": {...}}`); see `reschedule_changes`."""
-        path = f"/calendars/{_segment(calendar_id)}/events/{_segment(event_id)}"
+        path = f"/calendars/{http.segment(calendar_id)}/events/{http.segment(event_id)}"
         response = await self._send(
-            "PATCH", path, access_token, op="patch_event", safe=True,
+            "PATCH", path, auth, op="patch_event", safe=True,
             params={"sendUpdates": send_updates}, json=dict(changes),
         )  # fmt: skip
         return _parse(Event, _json(response))
 
     async def delete_event(
         self,
-        access_token: str,
+        auth: Credential,
         calendar_id: str,
         event_id: str,
         *,
@@ -365,9 +355,9 @@ class GoogleCalendarClient:
         410 means the event is already deleted: the goal is reached. 404 is an error
         only on the first attempt; after a repeat it means our earlier attempt won.
         """
-        path = f"/calendars/{_segment(calendar_id)}/events/{_segment(event_id)}"
-        request = self._request("DELETE", path, access_token, params={"sendUpdates": send_updates})
-        response = await self._send_request(request, op="delete_event", safe=True)
+        path = f"/calendars/{http.segment(calendar_id)}/events/{http.segment(event_id)}"
+        request = self._request("DELETE", path, params={"sendUpdates": send_updates})
+        response = await self._send_request(request, op="delete_event", safe=True, auth=auth)
         if response.status_code == 410:
             return
         if response.status_code == 404 and request.extensions.get(_ATTEMPTS, [0])[0] > 1:
@@ -376,7 +366,7 @@ class GoogleCalendarClient:
 
     async def list_events(
         self,
-        access_token: str,
+        auth: Credential,
         calendar_id: str,
         time_min: datetime,
         time_max: datetime,
@@ -386,7 +376,7 @@ class GoogleCalendarClient:
     ) -> list[Event]:
         """`GET /calendars/{id}/events`: single events overlapping the range, by start
         time, following `nextPageToken` (at most `max_pages` pages of `page_size`)."""
-        path = f"/calendars/{_segment(calendar_id)}/events"
+        path = f"/calendars/{http.segment(calendar_id)}/events"
         params = {
             "timeMin": rfc3339(time_min),
             "timeMax": rfc3339(time_max),
@@ -397,7 +387,7 @@ class GoogleCalendarClient:
         events: list[Event] = []
         for _ in range(max_pages):
             response = await self._send(
-                "GET", path, access_token, op="list_events", safe=True, params=params
+                "GET", path, auth, op="list_events", safe=True, params=params
             )
             body = _json(response)
             items = body.get("items", [])
@@ -411,11 +401,11 @@ class GoogleCalendarClient:
         return events
 
     async def get_calendar_list_entry(
-        self, access_token: str, calendar_id: str = "primary"
+        self, auth: Credential, calendar_id: str = "primary"
     ) -> CalendarListEntry:
         """`GET /users/me/calendarList/{calendarId}`: the calendar's name and timezone."""
-        path = f"/users/me/calendarList/{_segment(calendar_id)}"
-        response = await self._send("GET", path, access_token, op="calendar_list_get", safe=True)
+        path = f"/users/me/calendarList/{http.segment(calendar_id)}"
+        response = await self._send("GET", path, auth, op="calendar_list_get", safe=True)
         return _parse(CalendarListEntry, _json(response))
 
     # -- OAuth ------------------------------------------------------------------------
@@ -453,24 +443,19 @@ class GoogleCalendarClient:
         self,
         method: str,
         path: str,
-        access_token: str,
         *,
         params: Mapping[str, str] | None = None,
         json: Any = None,
     ) -> httpx.Request:
         return self._http.build_request(
-            method,
-            path,
-            params=params,
-            json=json,
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            method, path, params=params, json=json, headers={"Accept": "application/json"}
         )
 
     async def _send(
         self,
         method: str,
         path: str,
-        access_token: str,
+        auth: Credential,
         *,
         op: str,
         safe: bool,
@@ -478,8 +463,8 @@ class GoogleCalendarClient:
         json: Any = None,
         map_errors: bool = True,
     ) -> httpx.Response:
-        request = self._request(method, path, access_token, params=params, json=json)
-        response = await self._send_request(request, op=op, safe=safe)
+        request = self._request(method, path, params=params, json=json)
+        response = await self._send_request(request, op=op, safe=safe, auth=auth)
         if map_errors:
             _raise_for_status(response)
         return response
@@ -490,26 +475,36 @@ class GoogleCalendarClient:
         *,
         op: str,
         safe: bool,
-        policy: retries.RetryPolicy | None = None,
+        policy: http.RetryPolicy | None = None,
+        auth: Credential | None = None,
     ) -> httpx.Response:
-        request.extensions[_ATTEMPTS] = [0]
-        try:
-            return await retries.send(
-                self._http, request, provider=PROVIDER, operation=op, safe=safe,
-                policy=policy or self.policy, throttled=_rate_limited,
-            )  # fmt: skip
-        except retries.BudgetExhausted as exc:
-            raise GoogleUnavailable(f"Google did not answer in time: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            raise GoogleUnavailable("Google did not answer in time") from exc
-        except httpx.HTTPError as exc:  # transport, protocol, redirects: Google is unusable
-            raise GoogleUnavailable(f"Google could not be reached ({type(exc).__name__})") from exc
-        except TimeoutError as exc:  # one attempt's own timeout, on a request not repeated
-            raise GoogleUnavailable("Google did not answer in time") from exc
+        restart_attempts(request)
+        return await http.send_mapped(
+            self._http, request, label="Google", unavailable=GoogleUnavailable,
+            provider=PROVIDER, operation=op, safe=safe, policy=policy or self.policy,
+            throttled=_rate_limited, auth=BearerToken(auth) if isinstance(auth, str) else auth,
+        )  # fmt: skip
+
+
+def restart_attempts(request: httpx.Request) -> None:
+    """Count `request`'s attempts from zero: an `httpx.Auth` sending it again after a
+    401, which Google did nothing with, starts it afresh."""
+    request.extensions[_ATTEMPTS] = [0]
+
+
+class BearerToken(httpx.Auth):
+    """A fixed access token, for a caller that has one and nothing to renew it with."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
 
 
 async def _count_attempt(request: httpx.Request) -> None:
-    """Counts the attempts of one logical request (retries.send repeats the same object)."""
+    """Counts the attempts of one logical request (http.send repeats the same object)."""
     counter = request.extensions.get(_ATTEMPTS)
     if isinstance(counter, list):
         counter[0] += 1
@@ -552,11 +547,7 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 
 def _parse(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError:
-        # `from None`: the validation error quotes the answer, which may hold a token.
-        raise GoogleError(f"Google answered a {model.__name__} in an unexpected shape") from None
+    return http.parse(model, data, GoogleError, "Google")
 
 
 def _error(response: httpx.Response) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""A function's Google access token, refreshed ahead of expiry, once at a time (SPEC §5.2).
+"""A function's Google access token, refreshed ahead of expiry, once at a time.
+
+`FunctionAuth` is the `httpx.Auth` every request of a function goes out with: it adds
+the function's access token, refreshed when due, and after a 401 refreshes once and
+sends the request again (a 401 means Google did nothing with it).
 
 `access_token_for` returns a token that is good for a while yet. When it must refresh:
 
@@ -29,10 +33,11 @@ A refresh changes no field an integrator set, so it leaves the plugin's `updated
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
-from typing import TypeVar, cast
+from typing import cast
 
+import httpx
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -40,9 +45,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from agentcal.crypto.keyring import Keyring
 from agentcal.db.engine import utcnow
 from agentcal.errors import NotFound
-from agentcal.providers.google_calendar.client import GoogleCalendarClient
+from agentcal.providers.google_calendar.client import GoogleCalendarClient, restart_attempts
 from agentcal.providers.google_calendar.errors import (
-    GoogleAccessTokenRefused,
     GoogleCredentialsExpired,
     GoogleInvalidGrant,
 )
@@ -66,7 +70,6 @@ _SYNCED = (
 )
 _NEW_TOKEN_HINT = "supply a new googleToken with PUT /api/v1/functions/{id}"
 
-T = TypeVar("T")
 Sessionmaker = async_sessionmaker[AsyncSession]
 
 
@@ -112,31 +115,48 @@ async def access_token_for(
         return await _refresh_under_lock(sessionmaker, keyring, client, plugin, refused)
 
 
-async def with_access_token(
-    sessionmaker: Sessionmaker,
-    keyring: Keyring,
-    client: GoogleCalendarClient,
-    plugin: GoogleCalendarPlugin,
-    call: Callable[[str], Awaitable[T]],
-    *,
-    token: str | None = None,
-) -> T:
-    """Run `call(access_token)`; on a 401, refresh once and run it again.
+class FunctionAuth(httpx.Auth):
+    """Signs a function's requests with its access token, refreshed when due or refused.
 
-    Repeating is safe: a 401 means Google did nothing with the request.
-
-    `token`: one fetched beforehand with `access_token_for`, tried first. A caller
-    about to hold a pooled connection (the calendar lock on PostgreSQL) fetches it
-    before, so that a refresh, which needs a connection of its own, rarely happens
-    while that one is held: only after a 401.
+    One per tool call: it remembers the token it fetched, so the call's requests share
+    it. `token()` fetches it ahead of time: a caller about to hold a pooled connection
+    (the calendar lock, on PostgreSQL) calls it first, so that a refresh, which needs a
+    connection of its own, happens under the lock only after a 401, which is rare.
     """
-    if token is None:
-        token = await access_token_for(sessionmaker, keyring, client, plugin)
-    try:
-        return await call(token)
-    except GoogleAccessTokenRefused:
-        token = await access_token_for(sessionmaker, keyring, client, plugin, refused=token)
-        return await call(token)
+
+    def __init__(
+        self,
+        sessionmaker: Sessionmaker,
+        keyring: Keyring,
+        client: GoogleCalendarClient,
+        plugin: GoogleCalendarPlugin,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._keyring = keyring
+        self._client = client
+        self._plugin = plugin
+        self._token: str | None = None
+
+    async def token(self, *, refused: str | None = None) -> str:
+        """The token to send; `refused` is one Google just answered 401 to."""
+        if self._token is None or refused is not None:
+            self._token = await access_token_for(
+                self._sessionmaker, self._keyring, self._client, self._plugin, refused=refused
+            )
+        return self._token
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self.token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            await response.aread()
+            token = await self.token(refused=token)
+            request.headers["Authorization"] = f"Bearer {token}"
+            restart_attempts(request)
+            yield request
 
 
 async def _lock_row(session: AsyncSession, plugin_id: uuid.UUID) -> GoogleCalendarPlugin | None:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from agentcal.bots.models import bot_link
 from agentcal.crypto.columns import SecretColumn
 from agentcal.db.engine import Base, TimestampedMixin, UTCDateTime
 
@@ -30,9 +31,7 @@ class Function(TimestampedMixin, Base):
     unity_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("units.id", ondelete="CASCADE"), index=True
     )
-    bot_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("bots.id", ondelete="SET NULL"), index=True
-    )
+    bot_id: Mapped[uuid.UUID | None] = bot_link()
     type: Mapped[str] = mapped_column(String(32))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))

@@ -1,4 +1,4 @@
-"""MCP at `/mcp/bots/{botId}` (SPEC §4.2): a bot's tools over streamable HTTP.
+"""The MCP channel at `/mcp/bots/{botId}`: a bot's tools over streamable HTTP.
 
 Served by the official `mcp` SDK (a low-level `Server` behind its
 `StreamableHTTPSessionManager`); agentcal supplies only what is its own:
@@ -22,7 +22,7 @@ Served by the official `mcp` SDK (a low-level `Server` behind its
   unknown tools included (where MCP would allow a protocol error) — as over REST.
 * **Idempotency.** A JSON-RPC id is chosen by the client per connection and is not
   kept across a retry, so it keys nothing. A client that wants a call idempotent
-  (SPEC §4.3) sends its own key in the request's `_meta` under `agentcal/idempotencyKey`
+  sends its own key in the request's `_meta` under `agentcal/idempotencyKey`
   — the same key space as the REST `id`s of the bot; without one a call simply runs.
   A key reused with other arguments is a JSON-RPC error (the REST API's 409).
 
@@ -37,7 +37,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -57,9 +56,8 @@ from starlette.types import Scope as AsgiScope
 
 from agentcal import __version__
 from agentcal.errors import AgentcalError
-from agentcal.runtime import catalog as catalogs
-from agentcal.runtime.catalog import Catalog
-from agentcal.runtime.executor import Call, Runtime, Scope, execute
+from agentcal.runtime.channels.base import Tools, bot_tools
+from agentcal.runtime.executor import Call
 from agentcal.runtime.formats import mcp_tools
 from agentcal.runtime.idempotency import IdempotencyConflict
 from agentcal.tenancy.auth import authenticate
@@ -84,30 +82,17 @@ INSTRUCTIONS = (
 _SCOPE_KEY = "agentcal.mcp.bot"  # where McpEndpoint leaves the bot for the handlers
 
 
-@dataclass(frozen=True, slots=True)
-class BotRequest:
-    """What one authenticated request to a bot's MCP endpoint may use."""
-
-    runtime: Runtime
-    catalog: Catalog
-    scope: Scope
-
-
 class McpEndpoint:
     """The ASGI endpoint: authenticate, find the bot, then hand over to the SDK."""
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         app = scope["app"]
-        runtime: Runtime = app.state.runtime
         bot_id: uuid.UUID = scope["path_params"]["botId"]
         # Errors raised here (401, 404, a busy database) are answered as problem
         # details by the app's exception handlers, as for any REST endpoint.
         principal = await authenticate(Request(scope, receive))
-        tools = await catalogs.bot_catalog(
-            runtime.sessionmaker, principal.institution_id, bot_id, app.state.catalogs
-        )
-        bound = BotRequest(runtime, tools, Scope(principal.institution_id, bot_id, f"bot:{bot_id}"))
-        await app.state.mcp.handle({**scope, _SCOPE_KEY: bound}, receive, send)
+        tools = await bot_tools(app.state, principal, bot_id)
+        await app.state.mcp.handle({**scope, _SCOPE_KEY: tools}, receive, send)
 
 
 def route() -> Route:
@@ -126,10 +111,10 @@ def _mcp_error(code: int, message: str, data: Any = None) -> Exception:
     return MCPError(code, message, data)
 
 
-def _bot(ctx: ServerRequestContext[Any, Any]) -> BotRequest:
+def _bot(ctx: ServerRequestContext[Any, Any]) -> Tools:
     request = ctx.request
     bound = request.scope.get(_SCOPE_KEY) if isinstance(request, Request) else None
-    if not isinstance(bound, BotRequest):  # pragma: no cover - only if served without McpEndpoint
+    if not isinstance(bound, Tools):  # pragma: no cover - only if served without McpEndpoint
         raise _mcp_error(INTERNAL_ERROR, "the MCP server was reached without its bot")
     return bound
 
@@ -160,16 +145,15 @@ async def call_tool(
     ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
 ) -> CallToolResult:
     """One tool call, run as `POST /api/v1/bots/{botId}/tool-calls` runs it."""
-    bot = _bot(ctx)
     call = Call(_idempotency_key(params), params.name, params.arguments)
     try:
-        result = await execute(bot.runtime, bot.catalog, bot.scope, call)
+        result = await _bot(ctx).call(call)
     except IdempotencyConflict as conflict:  # the caller's mistake, not the tool's
         raise _mcp_error(INVALID_PARAMS, conflict.detail, conflict.body()) from None
     return CallToolResult(
-        content=[TextContent(type="text", text=result["content"])],
-        structured_content=result,
-        is_error=not result["ok"],
+        content=[TextContent(type="text", text=result.content)],
+        structured_content=result.to_json(),
+        is_error=not result.ok,
     )
 
 

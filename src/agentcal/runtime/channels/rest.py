@@ -1,23 +1,38 @@
-"""`…/tools`: the tool definitions of a bot, a function or a Cal.com integration (SPEC §4.1)."""
+"""The REST channel: tool lists, and tool calls answered with results.
+
+* `GET /api/v1/bots/{botId}/tools?format=` lists a bot's tools in an agent stack's shape.
+* `POST /api/v1/bots/{botId}/tool-calls` takes our `{"toolCalls": [...]}` or an OpenAI
+  assistant message's `{"tool_calls": [...]}` as it is, runs the calls concurrently and
+  answers `results` plus `messages` ready to append to the conversation. An
+  `Idempotency-Key` header keys a single call that has no id of its own.
+* Each provider's functions get `{path}/{id}/tools` and `{path}/{id}/call` (one action,
+  `{"name": "<action>", "arguments"}`) under its management path, made here from the
+  registry: a new provider has them without a line in this module.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from agentcal.runtime import catalog
-from agentcal.runtime.catalog import FunctionKind
-from agentcal.runtime.channels.base import Catalogs
+from agentcal.errors import InvalidInput
+from agentcal.providers import registry
+from agentcal.providers.base import Action, Provider
+from agentcal.runtime.channels.base import AppState, bot_tools, function_tools
+from agentcal.runtime.executor import Call
 from agentcal.runtime.formats import render
 from agentcal.runtime.schemas import ToolFormat, ToolList
 from agentcal.tenancy.auth import CurrentPrincipal
 
-# `response_model_exclude_none`: MCP tools have optional keys (`icons`, `_meta`, …) that
-# agentcal leaves unset; they are omitted rather than sent as nulls. It does not reach
-# into the JSON Schemas (dict values), which hold no null anyway.
-router = APIRouter(tags=["tools"])
+# `response_model_exclude_none` on the tool lists: MCP tools have optional keys
+# (`icons`, `_meta`, …) that agentcal leaves unset; they are omitted rather than sent
+# as nulls. It does not reach into the JSON Schemas (dict values), which hold no null.
+router = APIRouter()
+MAX_CALLS = 20  # per request: a model asking for more is looping
 
 FormatParam = Annotated[
     ToolFormat,
@@ -29,19 +44,86 @@ FormatParam = Annotated[
         ),
     ),
 ]
+Arguments = dict[str, JsonValue] | str | None
+CallId = Annotated[str, Field(min_length=1, max_length=128)]
+ToolName = Annotated[str, Field(min_length=1, max_length=64)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
 
-def _sessions(request: Request) -> catalog.Sessions:
-    sessions: catalog.Sessions = request.app.state.sessionmaker
-    return sessions
+class ToolCallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: CallId | None = None
+    name: ToolName
+    arguments: Arguments = None
 
 
-@router.get("/api/v1/bots/{botId}/tools", response_model_exclude_none=True)
-async def bot_tools(
-    botId: uuid.UUID,  # noqa: N803 - the path parameter keeps SPEC's name
+class _OpenAIFunction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: ToolName
+    arguments: Arguments = None
+
+
+class OpenAIToolCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: CallId
+    type: Literal["function"] = "function"
+    function: _OpenAIFunction
+
+
+OurCalls = Annotated[list[ToolCallIn], Field(min_length=1, max_length=MAX_CALLS)]
+OpenAICalls = Annotated[list[OpenAIToolCall], Field(min_length=1, max_length=MAX_CALLS)]
+
+
+class ToolCallsIn(BaseModel):
+    """Either form; an OpenAI assistant message may carry `role` and `content` too."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    tool_calls_ours: OurCalls | None = Field(default=None, alias="toolCalls")
+    tool_calls: OpenAICalls | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ToolCallsIn:
+        if (self.tool_calls_ours is None) == (self.tool_calls is None):
+            raise ValueError("send either `toolCalls` or an OpenAI message's `tool_calls`")
+        return self
+
+    def calls(self) -> list[Call]:
+        if self.tool_calls is not None:
+            return [Call(c.id, c.function.name, c.function.arguments) for c in self.tool_calls]
+        return [Call(c.id, c.name, c.arguments) for c in self.tool_calls_ours or []]
+
+
+class SingleCallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Action
+    arguments: Arguments = None
+    id: CallId | None = None
+
+
+class ToolCallsOut(BaseModel):
+    results: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+
+
+def _keyed(calls: list[Call], key: str | None) -> list[Call]:
+    if key is None:
+        return calls
+    if len(calls) != 1:
+        raise InvalidInput("Idempotency-Key", "keys one call; give each call its own `id`")
+    call = calls[0]
+    return [Call(call.id or key, call.name, call.arguments)]
+
+
+@router.get("/api/v1/bots/{botId}/tools", tags=["tools"], response_model_exclude_none=True)
+async def bot_tools_list(
+    botId: uuid.UUID,  # noqa: N803 - the path parameter keeps the seed's name
     principal: CurrentPrincipal,
-    memo: Catalogs,
-    request: Request,
+    state: AppState,
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """The tools of every active function and integration linked to the bot.
@@ -49,35 +131,69 @@ async def bot_tools(
     Names are unique within the bot; switched-off actions and inactive functions
     offer nothing.
     """
-    tools = await catalog.bot_catalog(_sessions(request), principal.institution_id, botId, memo)
-    return ToolList(tools=render(tools.offered(), tool_format))
+    tools = await bot_tools(state, principal, botId)
+    return ToolList(tools=render(tools.catalog.offered(), tool_format))
 
 
-@router.get("/api/v1/functions/{id}/tools", response_model_exclude_none=True)
-async def function_tools(
-    id: uuid.UUID,
+@router.post("/api/v1/bots/{botId}/tool-calls", tags=["tool calls"])
+async def bot_tool_calls(
+    botId: uuid.UUID,  # noqa: N803 - the path parameter keeps the seed's name
+    body: ToolCallsIn,
     principal: CurrentPrincipal,
-    memo: Catalogs,
-    request: Request,
-    tool_format: FormatParam = ToolFormat.OPENAI,
-) -> ToolList:
-    """A Google Calendar function's tools, named as in its bot's tool list."""
-    tools = await catalog.function_catalog(
-        _sessions(request), FunctionKind.GOOGLE_CALENDAR, principal.institution_id, id, memo
+    state: AppState,
+    idempotency_key: IdempotencyKey = None,
+) -> ToolCallsOut:
+    """Run a bot's tool calls, concurrently; failures of the tools are results."""
+    tools = await bot_tools(state, principal, botId)
+    results = await tools.run(_keyed(body.calls(), idempotency_key))
+    return ToolCallsOut(
+        results=[r.to_json() for r in results], messages=[r.message() for r in results]
     )
-    return ToolList(tools=render(tools.offered(), tool_format))
 
 
-@router.get("/api/v1/calcom/integration/{id}/tools", response_model_exclude_none=True)
-async def integration_tools(
-    id: uuid.UUID,
-    principal: CurrentPrincipal,
-    memo: Catalogs,
-    request: Request,
-    tool_format: FormatParam = ToolFormat.OPENAI,
-) -> ToolList:
-    """A Cal.com integration's tools, named as in its bot's tool list."""
-    tools = await catalog.function_catalog(
-        _sessions(request), FunctionKind.CALCOM, principal.institution_id, id, memo
-    )
-    return ToolList(tools=render(tools.offered(), tool_format))
+def _function_routes(provider: Provider) -> None:
+    """`{path}/{id}/tools` and `{path}/{id}/call` for the functions of `provider`."""
+    what = f"{provider.label} {provider.noun}"
+
+    async def list_tools(
+        id: uuid.UUID,
+        principal: CurrentPrincipal,
+        state: AppState,
+        tool_format: FormatParam = ToolFormat.OPENAI,
+    ) -> ToolList:
+        tools = await function_tools(state, principal, provider.kind, id)
+        return ToolList(tools=render(tools.catalog.offered(), tool_format))
+
+    async def call(
+        id: uuid.UUID,
+        body: SingleCallIn,
+        principal: CurrentPrincipal,
+        state: AppState,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        tools = await function_tools(state, principal, provider.kind, id)
+        spec = tools.catalog.find(provider.kind, id, body.name)
+        name = spec.name if spec else body.name.value
+        result = await tools.call(Call(body.id or idempotency_key, name, body.arguments))
+        return result.to_json()
+
+    listed = f"A {what}'s tools, named as in its bot's tool list."
+    run = f'Run one action of a {what}: `{{"name": "<action>", "arguments"}}`.'
+    endpoints: list[tuple[str, str, Callable[..., Awaitable[Any]], str, str]] = [
+        ("GET", "tools", list_tools, "tools", listed),
+        ("POST", "call", call, "tool calls", run),
+    ]
+    for method, leaf, endpoint, tag, summary in endpoints:
+        router.add_api_route(
+            f"{provider.path}/{{id}}/{leaf}",
+            endpoint,
+            methods=[method],
+            name=f"{provider.noun}_{leaf}",
+            tags=[tag],
+            description=summary,
+            response_model_exclude_none=leaf == "tools",
+        )
+
+
+for _provider in registry.providers():
+    _function_routes(_provider)
