@@ -23,10 +23,11 @@ run: $(STAMP)  ## start the API on http://127.0.0.1:8000 (SQLite in ./.agentcal)
 test: $(STAMP)  ## the whole suite; set AGENTCAL_TEST_DATABASE_URL to run it on PostgreSQL
 	$(BIN)/pytest $(ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, mypy, and the layout's import rules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -20,6 +20,7 @@ from agentcal.providers.base import Services
 from agentcal.runtime import idempotency
 from agentcal.runtime.catalog import catalog_cache
 from agentcal.runtime.channels import mcp
+from agentcal.runtime.channels.rest import function_routes
 from agentcal.runtime.channels.rest import router as rest_router
 from agentcal.runtime.executor import Runtime
 from agentcal.settings import Settings
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
     error_handlers.install(app)
     routers = [health_router, tenancy_router, bots_router]
     routers += [provider.router for provider in registry.providers()]
-    for router in (*routers, rest_router):
+    for router in (*routers, rest_router, function_routes(registry.providers())):
         app.include_router(router)
     app.router.routes.append(mcp.route())  # `/mcp/bots/{botId}`, outside the OpenAPI
     app.add_middleware(ObservabilityMiddleware)

@@ -15,6 +15,7 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import agentcal.models  # noqa: F401 - every model mapped, for key rotation
 from agentcal.crypto import rotation
 from agentcal.crypto.keyring import Keyring, SecretKeyError, generate_key, load_keyring
 from agentcal.db import migrate
@@ -94,7 +95,7 @@ SANDBOX_PORT = 8900
 
 
 def _sandbox_environment(host: str, port: int) -> dict[str, str]:
-    """Provider settings that point agentcal at the sandboxes (SPEC §8)."""
+    """Provider settings that point agentcal at the sandboxes."""
     base = f"http://{host}:{port}"
     return {
         "AGENTCAL_CALCOM_API_URL": f"{base}/calcom",

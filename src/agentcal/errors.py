@@ -42,7 +42,7 @@ class Unauthorized(AgentcalError):
     slug = "unauthorized"
 
     def __init__(self, detail: str, *, error: str | None = "invalid_token") -> None:
-        # RFC 6750 §3: a request with no credentials gets a bare challenge.
+        # A request with no credentials gets a bare Bearer challenge, with no error code.
         challenge = 'Bearer realm="agentcal"'
         if error:
             safe = detail.replace('"', "'")

@@ -441,7 +441,7 @@ async def _die_before_storing(app: FastAPI, setup: Setup, call_id: str) -> None:
             update(IdempotencyRecord)
             .where(IdempotencyRecord.scope == f"bot:{setup.bot_id}",
                    IdempotencyRecord.key == call_id)
-            .values(state="running", created_at=utcnow() - timedelta(minutes=5), result=None,
+            .values(state="running", created_at=utcnow() - timedelta(minutes=5),
                     result_ciphertext=None, result_key_id=None)
         )  # fmt: skip
     assert changed.rowcount == 1

@@ -22,9 +22,11 @@ class RotationReport:
 
 
 def secret_models() -> list[tuple[type[Base], tuple[SecretColumn, ...]]]:
-    """Every mapped model with sealed columns (from `__secrets__`)."""
-    import agentcal.models  # noqa: F401 - registers every model
+    """Every mapped model with sealed columns (from `__secrets__`).
 
+    Only the models imported so far are mapped: the caller imports them all first
+    (`agentcal.models`), as the CLI does.
+    """
     found = []
     for mapper in Base.registry.mappers:
         columns = getattr(mapper.class_, "__secrets__", ())

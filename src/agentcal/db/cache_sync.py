@@ -47,8 +47,10 @@ async def listen_forever(url: URL) -> None:
             log.warning("the cache notification connection closed; reconnecting")
             pause = _BACKOFF_FIRST
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            log.warning("cannot listen for cache notifications; caches expire by TTL meanwhile",
-                        exc_info=True)  # fmt: skip
+            log.warning(
+                "cannot listen for cache notifications; caches expire by TTL meanwhile",
+                exc_info=True,
+            )
         await asyncio.sleep(pause)
         pause = min(pause * 2, _BACKOFF_MAX)
 

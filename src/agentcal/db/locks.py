@@ -1,4 +1,4 @@
-"""Locks: in-process per key, and per calendar across replicas (SPEC §4.5, §5.2).
+"""Locks: in-process per key, and per calendar across replicas.
 
 The embedded default is one process, so an `asyncio.Lock` per key is the whole story
 on SQLite. On PostgreSQL replicas share the database, so a calendar's lock is a

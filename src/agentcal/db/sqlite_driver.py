@@ -3,7 +3,7 @@
 Why not aiosqlite: it sends every operation (cursor, execute, fetch, close, commit) to
 a worker thread and waits for the answer, and each of those hops costs 0.1–0.5 ms on a
 busy 2-core machine. A tool call makes some forty of them, which alone broke the
-overhead bar of SPEC §9 many times over. The statements themselves take microseconds,
+tool-call overhead bar many times over. The statements themselves take microseconds,
 so this driver runs them inline, on the loop's own thread.
 
 What must never happen on the loop is *waiting* for SQLite's locks, so that waiting is

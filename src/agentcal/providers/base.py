@@ -315,11 +315,14 @@ class ToolArguments(BaseModel):
             text = template.format_map(words) if strict else template
             found.append(
                 Parameter(
-                    alias, kind, text, required=info.is_required(),
+                    alias,
+                    kind,
+                    text,
+                    required=info.is_required(),
                     minimum=None if low is None else int(low),  # type: ignore[call-overload]
                     maximum=None if high is None else int(high),  # type: ignore[call-overload]
                 )
-            )  # fmt: skip
+            )
         return tuple(found)
 
 
@@ -458,15 +461,23 @@ class ToolResult:
     @classmethod
     def success(cls, call_id: str | None, outcome: Outcome) -> ToolResult:
         return cls(
-            call_id, True, _short(outcome.content), outcome.data,
+            call_id,
+            True,
+            _short(outcome.content),
+            outcome.data,
             notifications=tuple(n.to_json() for n in outcome.notifications),
-        )  # fmt: skip
+        )
 
     @classmethod
     def failure(
-        cls, call_id: str | None, code: str, message: str, *, retryable: bool = False,
+        cls,
+        call_id: str | None,
+        code: str,
+        message: str,
+        *,
+        retryable: bool = False,
         data: dict[str, Any] | None = None,
-    ) -> ToolResult:  # fmt: skip
+    ) -> ToolResult:
         # `data` only with facts to act on, e.g. `alternatives` for a taken slot.
         error = ErrorInfo(code, message, retryable)
         return cls(call_id, False, _short(message), data or None, error)
@@ -495,8 +506,11 @@ class ToolResult:
         return ToolResult(call_id, self.ok, self.content, self.data, self.error, self.notifications)
 
     def to_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"toolCallId": self.tool_call_id, "ok": self.ok,
-                                  "content": self.content}  # fmt: skip
+        result: dict[str, Any] = {
+            "toolCallId": self.tool_call_id,
+            "ok": self.ok,
+            "content": self.content,
+        }
         if self.error is not None:
             result["error"] = {
                 "code": self.error.code,

@@ -42,8 +42,14 @@ M = TypeVar("M", bound=BaseModel)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_MAYBE_SENT = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
-               httpx.RemoteProtocolError, TimeoutError)  # fmt: skip
+_MAYBE_SENT = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+    TimeoutError,
+)
 
 PROVIDER_REQUESTS = Counter(
     "agentcal_provider_requests_total",
@@ -253,9 +259,15 @@ async def send_mapped(
     reached"); `label` names the provider for people."""
     try:
         return await send(
-            client, request, provider=provider, operation=operation, safe=safe,
-            policy=policy, throttled=throttled, auth=auth,
-        )  # fmt: skip
+            client,
+            request,
+            provider=provider,
+            operation=operation,
+            safe=safe,
+            policy=policy,
+            throttled=throttled,
+            auth=auth,
+        )
     except BudgetExhausted as exc:
         raise unavailable(f"{label} did not answer in time: {exc}") from exc
     except (httpx.TimeoutException, TimeoutError) as exc:

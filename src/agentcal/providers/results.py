@@ -43,9 +43,13 @@ def slot_data(start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, str]:
 
 
 def slots_content(
-    owner: str, slots: list[tuple[datetime, datetime]], tz: ZoneInfo, first: datetime,
-    last: datetime, minutes: int,
-) -> str:  # fmt: skip
+    owner: str,
+    slots: list[tuple[datetime, datetime]],
+    tz: ZoneInfo,
+    first: datetime,
+    last: datetime,
+    minutes: int,
+) -> str:
     """A short, speakable list: at most 12 times, in the caller's zone, with offsets."""
     if not slots:
         return (
@@ -87,8 +91,9 @@ def unavailable(
     )
 
 
-def booked_content(title: str, name: str, start: datetime, end: datetime, tz: ZoneInfo,
-                   booking_id: str) -> str:  # fmt: skip
+def booked_content(
+    title: str, name: str, start: datetime, end: datetime, tz: ZoneInfo, booking_id: str
+) -> str:
     return (
         f"Booked {title} with {name} on {speakable_span(start, end, tz)}. Booking id: {booking_id}."
     )

@@ -1,1 +1,1 @@
-"""The agent tool runtime (SPEC §4): the tool catalog, and later tool calls and MCP."""
+"""The provider-neutral tool runtime: the catalog, the executor, idempotency, the audit trail."""

@@ -1,4 +1,4 @@
-"""The audit trail of tool calls (SPEC §4.5) and their Prometheus counters (§7)."""
+"""The audit trail of tool calls and their Prometheus counters."""
 
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ def _offset_example(timezone: str) -> str:
 
 
 def _forms(source: ToolSource, *, dates: bool) -> str:
-    """The accepted forms of a date-time argument (SPEC §4.4), in words."""
+    """The accepted forms of a date-time argument, in words."""
     local = (
         "YYYY-MM-DDTHH:MM for a local time (e.g. 2026-03-02T14:30) in timeZone, else in "
         f"{source.timezone}"

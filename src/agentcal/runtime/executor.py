@@ -213,9 +213,12 @@ async def _finish(
                 await asyncio.sleep(0.05 * 2**attempt)
     log.error(
         "could not record a finished tool call; its result was answered",
-        tool=record.tool_name, outcome=record.outcome, booking_id=record.provider_booking_id,
-        call_id=record.call_id, exc_info=failure,
-    )  # fmt: skip
+        tool=record.tool_name,
+        outcome=record.outcome,
+        booking_id=record.provider_booking_id,
+        call_id=record.call_id,
+        exc_info=failure,
+    )
 
 
 async def _run(

@@ -1,4 +1,4 @@
-"""Idempotent tool calls (SPEC §4.3): a key per scope, kept 24 h, in the database.
+"""Idempotent tool calls: a key per scope, kept 24 h, in the database.
 
 A call with a key first *claims* it by inserting a `running` record; the unique
 constraint makes exactly one claimant win, in one process or across replicas. Then:
@@ -17,7 +17,6 @@ unit of work costs more than the statements themselves.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 import uuid
@@ -39,7 +38,7 @@ from agentcal.runtime.models import IdempotencyRecord
 log = structlog.get_logger("agentcal.runtime")
 
 KEEP_FOR = timedelta(hours=24)
-# A call gives up after 15 s (SPEC §5.3); a claim still running well after that belongs
+# A call gives up after 15 s; a claim still running well after that belongs
 # to a process that died mid-call.
 STALE_AFTER = timedelta(seconds=60)
 RUNNING, DONE = "running", "done"
@@ -48,9 +47,14 @@ _KEYS = cast(Table, IdempotencyRecord.__table__)
 # Built once: constructing a statement costs more than running it on SQLite.
 _CLAIM = insert(_KEYS)
 _HELD = select(
-    _KEYS.c.id, _KEYS.c.arguments_hash, _KEYS.c.state, _KEYS.c.created_at,
-    _KEYS.c.expires_at, _KEYS.c.result, _KEYS.c.result_ciphertext, _KEYS.c.result_key_id,
-).where(_KEYS.c.scope == bindparam("scope"), _KEYS.c.key == bindparam("key"))  # fmt: skip
+    _KEYS.c.id,
+    _KEYS.c.arguments_hash,
+    _KEYS.c.state,
+    _KEYS.c.created_at,
+    _KEYS.c.expires_at,
+    _KEYS.c.result_ciphertext,
+    _KEYS.c.result_key_id,
+).where(_KEYS.c.scope == bindparam("scope"), _KEYS.c.key == bindparam("key"))
 _DROP = delete(_KEYS).where(_KEYS.c.id == bindparam("record_id"))
 _COMPLETE = (
     update(_KEYS)
@@ -67,13 +71,11 @@ def arguments_hash(keyring: Keyring, name: str, arguments: Any) -> str:
 
 def fingerprints(keyring: Keyring, name: str, arguments: Any) -> tuple[str, frozenset[str]]:
     """The call's fingerprint (as `arguments_hash`), and the others a stored key of the
-    same call may carry: under the other configured keys (a rotation), and the plain
-    SHA-256 of keys stored before fingerprints were HMACs (for their last 24 h; drop it
-    in the release after). The canonical JSON is made once: this runs on every call."""
+    same call may carry: under the other configured keys, after a rotation. The
+    canonical JSON is made once: this runs on every call."""
     canonical = _canonical(name, arguments)
     current = keyring.fingerprint(canonical)
-    legacy = hashlib.sha256(canonical).hexdigest()
-    return current, (keyring.fingerprints(canonical) | {legacy}) - {current}
+    return current, keyring.fingerprints(canonical) - {current}
 
 
 def _canonical(name: str, arguments: Any) -> bytes:
@@ -125,9 +127,16 @@ async def claim(
             async with engine.begin() as connection:
                 await connection.execute(
                     _CLAIM,
-                    {"id": record_id, "scope": scope, "key": key, "arguments_hash": args_hash,
-                     "state": RUNNING, "created_at": now, "expires_at": now + KEEP_FOR},
-                )  # fmt: skip
+                    {
+                        "id": record_id,
+                        "scope": scope,
+                        "key": key,
+                        "arguments_hash": args_hash,
+                        "state": RUNNING,
+                        "created_at": now,
+                        "expires_at": now + KEEP_FOR,
+                    },
+                )
             return Claim(record_id=record_id, resumed=resumed)
         except IntegrityError:
             pass  # someone holds the key: see what they hold
@@ -154,12 +163,11 @@ async def claim(
 
 
 def _stored_result(keyring: Keyring, held: Any) -> dict[str, Any] | None:
-    if held.result_ciphertext is not None:
-        plain = keyring.open(Sealed(held.result_key_id, held.result_ciphertext), _aad(held.id))
-        result: dict[str, Any] = json.loads(plain)
-        return result
-    legacy: dict[str, Any] | None = held.result  # stored in clear before migration 0004
-    return legacy
+    if held.result_ciphertext is None:
+        return None
+    plain = keyring.open(Sealed(held.result_key_id, held.result_ciphertext), _aad(held.id))
+    result: dict[str, Any] = json.loads(plain)
+    return result
 
 
 async def complete(

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agentcal.db.engine import Base, UTCDateTime, utcnow
 
 
 class ToolCallRecord(Base):
-    """One executed tool call (SPEC §4.5): written even when the provider failed.
+    """One executed tool call: written even when the provider failed.
 
     Arguments are kept only as a keyed hash (HMAC): they hold attendees' personal data,
     and a plain hash of an e-mail can be confirmed by anyone who guesses the e-mail.
@@ -46,9 +45,8 @@ class IdempotencyRecord(Base):
     """A tool call's key within its scope (a bot, or a single function), for 24 h.
 
     `state` is `running` while the first call executes and `done` with its result
-    after; a repeat with the same arguments hash replays the result (SPEC §4.3). The
-    result names attendees, so it is stored sealed (`result_ciphertext`, AES-GCM like
-    every secret); `result` holds only what version 0.1 stored in clear, for 24 h.
+    after; a repeat with the same arguments hash replays the result. The result names
+    attendees, so it is stored sealed (`result_ciphertext`, AES-GCM like every secret).
     """
 
     __tablename__ = "idempotency_keys"
@@ -59,7 +57,6 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(255))
     arguments_hash: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # legacy, never written
     result_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     result_key_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -149,9 +149,12 @@ class SandboxBooking:
                     **({"phoneNumber": p} if (p := self.attendee.get("phoneNumber")) else {}),
                 }
             ],
-            "bookingFieldsResponses": {"name": self.attendee["name"], "email": email,
-                                       **({"notes": self.notes} if self.notes else {})},
-        }  # fmt: skip
+            "bookingFieldsResponses": {
+                "name": self.attendee["name"],
+                "email": email,
+                **({"notes": self.notes} if self.notes else {}),
+            },
+        }
         for key, value in (
             ("cancellationReason", self.cancellation_reason),
             ("rescheduledFromUid", self.rescheduled_from_uid),
@@ -168,7 +171,7 @@ def _z(moment: datetime) -> str:
 
 
 class CalcomState:
-    """Everything the Cal.com sandbox knows; starts with the demo account of SPEC §8."""
+    """Everything the Cal.com sandbox knows; starts with the demo account."""
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)
@@ -219,10 +222,13 @@ class CalcomState:
         local = start.astimezone(ZoneInfo(user.time_zone))
         inside = any(a <= start and end <= b for a, b in user.working_windows(local.date()))
         clash = any(
-            b.user is user and b.status == "accepted" and b.uid != ignore
-            and b.start < end and start < b.end
+            b.user is user
+            and b.status == "accepted"
+            and b.uid != ignore
+            and b.start < end
+            and start < b.end
             for b in self.bookings.values()
-        )  # fmt: skip
+        )
         return inside and not clash
 
     def slots(
@@ -307,9 +313,11 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
     ) -> JSONResponse:
         if cal_api_version != EVENT_TYPES_VERSION:
             return calcom_error(
-                request, 400, "BadRequestException",
+                request,
+                400,
+                "BadRequestException",
                 f"cal-api-version must be {EVENT_TYPES_VERSION} for this sandbox",
-            )  # fmt: skip
+            )
         caller = _caller(state, authorization)
         if caller is False:
             return calcom_error(request, 401, "UnauthorizedException", "Invalid API key")
@@ -456,25 +464,30 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
         after, before = _moment(afterStart), _moment(beforeEnd)
         email = attendeeEmail.lower() if attendeeEmail else None
         found = [
-            b for b in sorted(state.bookings.values(), key=lambda b: b.start)
+            b
+            for b in sorted(state.bookings.values(), key=lambda b: b.start)
             if b.user is caller
             and (email is None or (b.attendee.get("email") or "").lower() == email)
             and (after is None or b.start >= after)
             and (before is None or b.end <= before)
-        ]  # fmt: skip
+        ]
         page = found[: max(1, take)]
         return JSONResponse(
             {
                 "status": "success",
                 "data": [b.output() for b in page],
                 "pagination": {
-                    "totalItems": len(found), "remainingItems": len(found) - len(page),
-                    "returnedItems": len(page), "itemsPerPage": max(1, take), "currentPage": 1,
-                    "totalPages": 1 if found else 0, "hasNextPage": len(found) > len(page),
+                    "totalItems": len(found),
+                    "remainingItems": len(found) - len(page),
+                    "returnedItems": len(page),
+                    "itemsPerPage": max(1, take),
+                    "currentPage": 1,
+                    "totalPages": 1 if found else 0,
+                    "hasNextPage": len(found) > len(page),
                     "hasPreviousPage": False,
                 },
             }
-        )  # fmt: skip
+        )
 
     @api.get("/v2/bookings/{uid}")
     async def get_booking(

@@ -6,8 +6,8 @@ fields Google sets itself (`htmlLink`, `iCalUID`, `etag`, `created`, `updated`,
 `creator`, `organizer`, a Meet `conferenceData` when asked for one with
 `conferenceDataVersion=1`), `freeBusy` computed from the stored events, and Google's
 error envelope `{"error": {"errors": [{"domain", "reason", "message"}], "code",
-"message"}}`. The token endpoint (`/google/token`) answers as RFC 6749 §5 and Google
-do, issuing access tokens that expire.
+"message"}}`. The token endpoint (`/google/token`) answers as OAuth 2.0 token endpoints and Google
+do (`access_token`, `expires_in`; `{"error": …}` when refused), issuing access tokens that expire.
 
 Where the real API is richer (recurring events, other people's calendars, ACLs,
 sync tokens), the sandbox does the plain thing and says so in the docstring.
@@ -57,10 +57,23 @@ _MEET_ICON = (
 _SEND_UPDATES = frozenset({"all", "externalOnly", "none"})
 # Set by Google, never taken from a request body.
 _READ_ONLY = frozenset(
-    {"kind", "etag", "htmlLink", "created", "updated", "creator", "organizer", "iCalUID",
-     "hangoutLink", "sequence", "recurringEventId", "originalStartTime", "privateCopy",
-     "locked"}
-)  # fmt: skip
+    {
+        "kind",
+        "etag",
+        "htmlLink",
+        "created",
+        "updated",
+        "creator",
+        "organizer",
+        "iCalUID",
+        "hangoutLink",
+        "sequence",
+        "recurringEventId",
+        "originalStartTime",
+        "privateCopy",
+        "locked",
+    }
+)
 
 
 @dataclass
@@ -105,7 +118,7 @@ class UpdateSent:
 
 
 class GoogleState:
-    """Everything the Google sandbox knows; starts with the demo account of SPEC §8."""
+    """Everything the Google sandbox knows; starts with the demo account."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
@@ -437,9 +450,12 @@ def create_google_api(state: GoogleState) -> FastAPI:
     def caller(authorization: str | None) -> GoogleAccount | JSONResponse:
         if not authorization:
             return google_error(
-                401, "required", "Login Required", location="Authorization",
+                401,
+                "required",
+                "Login Required",
+                location="Authorization",
                 location_type="header",
-            )  # fmt: skip
+            )
         scheme, _, token = authorization.partition(" ")
         account = state.caller(token.strip()) if scheme.lower() == "bearer" else None
         return account if account is not None else _invalid_credentials()
@@ -773,8 +789,9 @@ class _AccountIn(BaseModel):
 
     email: Email
     time_zone: Timezone = Field(alias="timeZone")
-    expires_in: int = Field(alias="expiresIn", default=DEFAULT_EXPIRES_IN, strict=True, ge=1,
-                            le=86_400)  # fmt: skip
+    expires_in: int = Field(
+        alias="expiresIn", default=DEFAULT_EXPIRES_IN, strict=True, ge=1, le=86_400
+    )
 
 
 class _RevokeIn(BaseModel):

@@ -1,4 +1,4 @@
-"""Free slots of a calendar from its working hours and busy intervals (SPEC §5.2).
+"""Free slots of a calendar from its working hours and busy intervals.
 
 Google has no slot endpoint, so agentcal computes availability itself:
 
@@ -37,7 +37,7 @@ Definitions, chosen so that every rule holds in real (UTC) time across DST chang
   `horizon_days` after today (today is day 0), the way calendar products count a
   "60 days ahead" window.
 
-Speed (SPEC §9: 60 days, 2 000 busy intervals, 30-minute slots in ≤ 5 ms): all work is
+Speed (the bar: 60 days, 2 000 busy intervals, 30-minute slots in ≤ 5 ms): all work is
 on integer POSIX seconds. Busy intervals are converted, sorted and merged once; windows
 and busy intervals are then swept together in one pass, jumping past each busy interval
 to the next grid point, so the cost is linear in windows + busy + slots.
@@ -146,7 +146,7 @@ class Interval:
 
 @dataclass(frozen=True, slots=True)
 class AvailabilityRules:
-    """A calendar's scheduling settings (SPEC §3.2 extension fields)."""
+    """A calendar's scheduling settings (the function's scheduling extension fields)."""
 
     tz: ZoneInfo
     working_hours: tuple[WorkingWindow, ...]

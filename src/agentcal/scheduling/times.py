@@ -1,6 +1,6 @@
 """Reading the time arguments of tool calls, and writing the times of their results.
 
-Accepted argument forms (SPEC §4.4), read in the zone `tz` the caller is working in
+Accepted argument forms, read in the zone `tz` the caller is working in
 (the `timeZone` argument, else the function's timezone):
 
 * `YYYY-MM-DD` — a whole local day: from the first instant of that day in `tz` to the
@@ -196,7 +196,7 @@ def parse_start(text: str, tz: ZoneInfo) -> ParsedTime:
 def parse_range(
     start_text: str, end_text: str | None, tz: ZoneInfo, *, max_days: int = 31
 ) -> TimeRange:
-    """Read `startDate`/`endDate` of `check_availability` (SPEC §4.1) as `[start, end)`.
+    """Read `startDate`/`endDate` of `check_availability` as `[start, end)`.
 
     A date as `endDate` includes that whole day. Without `endDate` the range is one day
     long: to the end of `startDate` when it is a date, else to the same local time on

@@ -1,6 +1,6 @@
 """Google credential state: the access token's expiry and whether the credentials work.
 
-Why: agentcal refreshes Google access tokens itself (SPEC §5.2). To refresh *ahead* of
+Why: agentcal refreshes Google access tokens itself. To refresh *ahead* of
 expiry it must remember when the token it stored expires (`access_token_expires_at`,
 null for tokens the integrator supplied, whose expiry is unknown). When Google answers
 `invalid_grant`, no retry can help until the integrator supplies a new token; that is

@@ -1,6 +1,6 @@
 """Tool call audit records and idempotency keys.
 
-Why: the tool runtime (SPEC §4.3, §4.5) records every call it executes, failures
+Why: the tool runtime records every call it executes, failures
 included, and replays a repeated call (same key, same arguments) for 24 h without
 calling the provider again. Arguments are stored only as a hash.
 

@@ -150,9 +150,12 @@ async def _free(
     calcom: CalcomClient, target: _Target, start: datetime, end: datetime, tz: ZoneInfo
 ) -> list[tuple[datetime, datetime]]:
     slots = await calcom.slots(
-        target.api_key, start=start, end=end, time_zone=zone_name(tz),
+        target.api_key,
+        start=start,
+        end=end,
+        time_zone=zone_name(tz),
         event_type_id=target.event_type.id,
-    )  # fmt: skip
+    )
     length = timedelta(minutes=target.event_type.length_in_minutes)
     return [(s.start, s.end or s.start + length) for s in slots]
 

@@ -124,9 +124,14 @@ class CalcomClient:
     async def event_types(self, api_key: str, username: str) -> list[EventType]:
         """`GET /v2/event-types?username=`: the user's event types."""
         data = await self._call(
-            "GET", "/v2/event-types", api_key, EVENT_TYPES_VERSION,
-            params={"username": username}, op="event_types", safe=True,
-        )  # fmt: skip
+            "GET",
+            "/v2/event-types",
+            api_key,
+            EVENT_TYPES_VERSION,
+            params={"username": username},
+            op="event_types",
+            safe=True,
+        )
         if not isinstance(data, list):
             raise CalcomError("Cal.com answered event types in an unexpected shape")
         return [_parse(EventType, item) for item in data]
@@ -145,8 +150,11 @@ class CalcomClient:
     ) -> list[Slot]:
         """`GET /v2/slots`: free slots of an event type, as `start`/`end` ranges, in order."""
         params: dict[str, str] = {
-            "start": _utc(start), "end": _utc(end), "timeZone": time_zone, "format": "range",
-        }  # fmt: skip
+            "start": _utc(start),
+            "end": _utc(end),
+            "timeZone": time_zone,
+            "format": "range",
+        }
         params |= _event_type_ref(event_type_id, event_type_slug, username)
         if duration is not None:
             params["duration"] = str(duration)
@@ -174,10 +182,12 @@ class CalcomClient:
         notes: str | None = None,
     ) -> Booking:
         """`POST /v2/bookings`. Not repeated after a possibly-processed failure: the
-        caller re-checks the slot before booking again (SPEC §4.5)."""
+        caller re-checks the slot before booking again."""
         attendee: dict[str, Any] = {
-            "name": attendee_name, "email": attendee_email, "timeZone": attendee_time_zone,
-        }  # fmt: skip
+            "name": attendee_name,
+            "email": attendee_email,
+            "timeZone": attendee_time_zone,
+        }
         if attendee_phone:
             attendee["phoneNumber"] = attendee_phone
         body: dict[str, Any] = {"start": _utc(start), "attendee": attendee}
@@ -188,9 +198,14 @@ class CalcomClient:
         if notes:
             body["bookingFieldsResponses"] = {"notes": notes}
         data = await self._call(
-            "POST", "/v2/bookings", api_key, BOOKINGS_VERSION, json=body,
-            op="create_booking", safe=False,
-        )  # fmt: skip
+            "POST",
+            "/v2/bookings",
+            api_key,
+            BOOKINGS_VERSION,
+            json=body,
+            op="create_booking",
+            safe=False,
+        )
         return _parse(Booking, data)
 
     async def list_bookings(
@@ -210,9 +225,14 @@ class CalcomClient:
         if before_end is not None:
             params["beforeEnd"] = _utc(before_end)
         data = await self._call(
-            "GET", "/v2/bookings", api_key, BOOKINGS_VERSION, params=params,
-            op="list_bookings", safe=True,
-        )  # fmt: skip
+            "GET",
+            "/v2/bookings",
+            api_key,
+            BOOKINGS_VERSION,
+            params=params,
+            op="list_bookings",
+            safe=True,
+        )
         if not isinstance(data, list):
             raise CalcomError("Cal.com answered bookings in an unexpected shape")
         # Recurring and seated bookings come in other shapes; agentcal books neither.
@@ -220,9 +240,13 @@ class CalcomClient:
 
     async def get_booking(self, api_key: str, uid: str) -> Booking:
         data = await self._call(
-            "GET", f"/v2/bookings/{http.segment(uid)}", api_key, BOOKINGS_VERSION,
-            op="get_booking", safe=True,
-        )  # fmt: skip
+            "GET",
+            f"/v2/bookings/{http.segment(uid)}",
+            api_key,
+            BOOKINGS_VERSION,
+            op="get_booking",
+            safe=True,
+        )
         return _parse(Booking, data)
 
     async def cancel_booking(self, api_key: str, uid: str, reason: str | None = None) -> Booking:
@@ -231,9 +255,14 @@ class CalcomClient:
         body = {"cancellationReason": reason} if reason else {}
         try:
             data = await self._call(
-                "POST", f"/v2/bookings/{http.segment(uid)}/cancel", api_key, BOOKINGS_VERSION,
-                json=body, op="cancel_booking", safe=True,
-            )  # fmt: skip
+                "POST",
+                f"/v2/bookings/{http.segment(uid)}/cancel",
+                api_key,
+                BOOKINGS_VERSION,
+                json=body,
+                op="cancel_booking",
+                safe=True,
+            )
         except CalcomRequestError as exc:
             if _ALREADY_CANCELLED not in exc.detail:
                 raise
@@ -248,9 +277,14 @@ class CalcomClient:
         if reason:
             body["reschedulingReason"] = reason
         data = await self._call(
-            "POST", f"/v2/bookings/{http.segment(uid)}/reschedule", api_key, BOOKINGS_VERSION,
-            json=body, op="reschedule_booking", safe=False,
-        )  # fmt: skip
+            "POST",
+            f"/v2/bookings/{http.segment(uid)}/reschedule",
+            api_key,
+            BOOKINGS_VERSION,
+            json=body,
+            op="reschedule_booking",
+            safe=False,
+        )
         return _parse(Booking, data)
 
     async def _call(
@@ -272,9 +306,15 @@ class CalcomClient:
             headers["cal-api-version"] = version
         request = self._http.build_request(method, path, params=params, json=json, headers=headers)
         response = await http.send_mapped(
-            self._http, request, label="Cal.com", unavailable=CalcomUnavailable,
-            provider="calcom", operation=op, safe=safe, policy=self.policy,
-        )  # fmt: skip
+            self._http,
+            request,
+            label="Cal.com",
+            unavailable=CalcomUnavailable,
+            provider="calcom",
+            operation=op,
+            safe=safe,
+            policy=self.policy,
+        )
         return _data(response)
 
 

@@ -445,9 +445,12 @@ async def create_booking(
     now = results.now()
     rules = calendar.rules
     check_start(
-        start.at, now=now, tz=tz, min_notice_minutes=rules.min_notice_minutes,
+        start.at,
+        now=now,
+        tz=tz,
+        min_notice_minutes=rules.min_notice_minutes,
         horizon_end=rules.horizon_end(now),
-    )  # fmt: skip
+    )
     end = start.at + timedelta(minutes=minutes)
     event = NewEvent(
         summary=args.title or f"{spec.title} with {args.attendee_name}",
@@ -465,9 +468,13 @@ async def create_booking(
 
     async def insert(with_id: str | None) -> Event:
         return await calendar.client.insert_event(
-            calendar.auth, calendar.id, event, send_updates="all",
-            conference=calendar.plugin.create_meet_link, event_id=with_id,
-        )  # fmt: skip
+            calendar.auth,
+            calendar.id,
+            event,
+            send_updates="all",
+            conference=calendar.plugin.create_meet_link,
+            event_id=with_id,
+        )
 
     await calendar.auth.token()  # before the lock: see the module's docstring
     services = runtime.services
@@ -584,9 +591,12 @@ async def reschedule_booking(
     now = results.now()
     rules = calendar.rules
     check_start(
-        new_start.at, now=now, tz=tz, min_notice_minutes=rules.min_notice_minutes,
+        new_start.at,
+        now=now,
+        tz=tz,
+        min_notice_minutes=rules.min_notice_minutes,
         horizon_end=rules.horizon_end(now),
-    )  # fmt: skip
+    )
     # A repeat of a move (a takeover after a crash too) finds the event already moved:
     # no call-derived id is needed here.
     await calendar.auth.token()  # before the lock: see the module's docstring

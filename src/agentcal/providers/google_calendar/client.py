@@ -1,6 +1,6 @@
 """Google Calendar API v3 client and OAuth token refresh: one pooled `httpx.AsyncClient`.
 
-The app's lifespan owns one `GoogleCalendarClient` (SPEC §5.3). Every request goes
+The app's lifespan owns one `GoogleCalendarClient`. Every request goes
 through `agentcal.providers.http.send` (backoff with jitter, `Retry-After`, a time budget):
 
 * reads (`freeBusy`, event and calendar reads) are safe to repeat;
@@ -239,9 +239,11 @@ class GoogleCalendarClient:
         token_policy: http.RetryPolicy = TOKEN_POLICY,
     ) -> None:
         self._http = http.pooled_client(
-            base_url, transport=transport, timeout=timeout,
+            base_url,
+            transport=transport,
+            timeout=timeout,
             event_hooks={"request": [_count_attempt]},
-        )  # fmt: skip
+        )
         self._token_url = token_url
         self._client_id = client_id
         self._client_secret = client_secret
@@ -309,9 +311,15 @@ class GoogleCalendarClient:
             }
         path = f"/calendars/{http.segment(calendar_id)}/events"
         response = await self._send(
-            "POST", path, auth, op="insert_event", safe=True, params=params, json=body,
+            "POST",
+            path,
+            auth,
+            op="insert_event",
+            safe=True,
+            params=params,
+            json=body,
             map_errors=False,
-        )  # fmt: skip
+        )
         if response.status_code == 409 and _reason(response) == "duplicate":
             # Created by an earlier attempt (or call) with this id: that is our event.
             return await self.get_event(auth, calendar_id, event_id)
@@ -337,9 +345,14 @@ class GoogleCalendarClient:
         names, e.g. `{"start": {...}, "end": {...}}`); see `reschedule_changes`."""
         path = f"/calendars/{http.segment(calendar_id)}/events/{http.segment(event_id)}"
         response = await self._send(
-            "PATCH", path, auth, op="patch_event", safe=True,
-            params={"sendUpdates": send_updates}, json=dict(changes),
-        )  # fmt: skip
+            "PATCH",
+            path,
+            auth,
+            op="patch_event",
+            safe=True,
+            params={"sendUpdates": send_updates},
+            json=dict(changes),
+        )
         return _parse(Event, _json(response))
 
     async def delete_event(
@@ -480,10 +493,17 @@ class GoogleCalendarClient:
     ) -> httpx.Response:
         restart_attempts(request)
         return await http.send_mapped(
-            self._http, request, label="Google", unavailable=GoogleUnavailable,
-            provider=PROVIDER, operation=op, safe=safe, policy=policy or self.policy,
-            throttled=_rate_limited, auth=BearerToken(auth) if isinstance(auth, str) else auth,
-        )  # fmt: skip
+            self._http,
+            request,
+            label="Google",
+            unavailable=GoogleUnavailable,
+            provider=PROVIDER,
+            operation=op,
+            safe=safe,
+            policy=policy or self.policy,
+            throttled=_rate_limited,
+            auth=BearerToken(auth) if isinstance(auth, str) else auth,
+        )
 
 
 def restart_attempts(request: httpx.Request) -> None:
@@ -608,7 +628,7 @@ def _raise_for_status(response: httpx.Response) -> None:
 
 
 def _token_error(response: httpx.Response) -> GoogleError:
-    """RFC 6749 §5.2 errors of the token endpoint, as agentcal's errors."""
+    """The token endpoint's OAuth errors (`invalid_grant`, `invalid_client`, …) as agentcal's."""
     try:
         body = response.json()
     except ValueError:

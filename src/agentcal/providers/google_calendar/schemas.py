@@ -44,7 +44,7 @@ FUNCTION_TYPES = ("google-calendar",)
 DEFAULT_WORKING_HOURS: list[dict[str, Any]] = [
     {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"}
 ]
-# Defaults of the scheduling extensions (SPEC §3.2), applied on create and on `null`.
+# Defaults of the scheduling extensions, applied on create and on `null`.
 PLUGIN_DEFAULTS: dict[str, Any] = {
     "working_hours": DEFAULT_WORKING_HOURS,
     "slot_minutes": 30,
@@ -287,7 +287,7 @@ class GoogleCalendarPluginRead(BaseModel):
     updated_at: str
     google_user: GoogleUserRead
     google_token: str
-    # Extensions (SPEC §3.2).
+    # The scheduling extensions.
     google_refresh_token: str | None
     notification_target: str | None
     working_hours: list[WorkingHoursRead]

@@ -6,21 +6,20 @@
   answers `results` plus `messages` ready to append to the conversation. An
   `Idempotency-Key` header keys a single call that has no id of its own.
 * Each provider's functions get `{path}/{id}/tools` and `{path}/{id}/call` (one action,
-  `{"name": "<action>", "arguments"}`) under its management path, made here from the
-  registry: a new provider has them without a line in this module.
+  `{"name": "<action>", "arguments"}`) under its management path: `function_routes`
+  makes them for every registered provider, so a new one has them without a line here.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from agentcal.errors import InvalidInput
-from agentcal.providers import registry
 from agentcal.providers.base import Action, Provider
 from agentcal.runtime.channels.base import AppState, bot_tools, function_tools
 from agentcal.runtime.executor import Call
@@ -151,8 +150,15 @@ async def bot_tool_calls(
     )
 
 
-def _function_routes(provider: Provider) -> None:
-    """`{path}/{id}/tools` and `{path}/{id}/call` for the functions of `provider`."""
+def function_routes(providers: Iterable[Provider]) -> APIRouter:
+    """`{path}/{id}/tools` and `{path}/{id}/call` for the functions of each provider."""
+    router = APIRouter()
+    for provider in providers:
+        _add_function_routes(router, provider)
+    return router
+
+
+def _add_function_routes(router: APIRouter, provider: Provider) -> None:
     what = f"{provider.label} {provider.noun}"
 
     async def list_tools(
@@ -193,7 +199,3 @@ def _function_routes(provider: Provider) -> None:
             description=summary,
             response_model_exclude_none=leaf == "tools",
         )
-
-
-for _provider in registry.providers():
-    _function_routes(_provider)
