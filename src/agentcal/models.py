@@ -1,5 +1,9 @@
-"""Every feature's models, imported so `Base.metadata` (and Alembic) sees them all."""
+"""Every feature's models, imported so `Base.metadata` (and Alembic) sees them all.
 
+Importing the registry maps every registered provider's models too, named here or not.
+"""
+
+import agentcal.providers.registry  # noqa: F401
 from agentcal.bots.models import Bot
 from agentcal.db.engine import Base
 from agentcal.providers.calcom.models import CalcomIntegration

@@ -110,10 +110,6 @@ class Keyring:
     def current_id(self) -> str:
         return self._current.id
 
-    @property
-    def key_ids(self) -> list[str]:
-        return list(self._by_id)
-
     def fingerprint(self, data: bytes) -> str:
         """HMAC-SHA256 of `data` under the current key, in hex: equal data, equal
         fingerprints, yet no one without the key can test a guess (an e-mail) against it."""

@@ -49,6 +49,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import ModuleType
 from typing import Any, Literal, Protocol, Self
 
 import annotated_types
@@ -64,6 +65,10 @@ from agentcal.errors import ToolError
 from agentcal.settings import Settings
 
 __all__ = [
+    "AVAILABILITY_OFF",
+    "BOOKING_ACTIONS",
+    "BOOKING_OFF",
+    "MAX_CONTENT",
     "Action",
     "AmbiguousBooking",
     "BookingCancelled",
@@ -73,8 +78,11 @@ __all__ = [
     "CredentialsExpired",
     "ErrorInfo",
     "EventTypeRequired",
+    "Handler",
+    "handlers_in",
     "InvalidArguments",
     "Notification",
+    "one_line",
     "Outcome",
     "Parameter",
     "Provider",
@@ -88,6 +96,7 @@ __all__ = [
     "ProviderUnavailable",
     "Services",
     "SlotUnavailable",
+    "tool_argument_error",
     "ToolArguments",
     "ToolError",
     "ToolResult",
@@ -551,6 +560,13 @@ class ProviderRuntime(Protocol):
 # A handler runs one action: (the provider's runtime, the tool, its parsed arguments,
 # the call's context) → the outcome, or a `ToolError`.
 Handler = Callable[[Any, ToolSpec, Any, CallContext], Awaitable[Outcome]]
+
+
+def handlers_in(module: ModuleType) -> dict[Action, Handler]:
+    """The handlers a provider's module defines, one coroutine named after each action."""
+    return {action: getattr(module, action.value) for action in Action}
+
+
 Loader = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[Sequence[ToolSource]]]
 OneLoader = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[ToolSource | None]]
 

@@ -1,13 +1,15 @@
 """Running tool calls: resolve, claim the key, act, record, answer.
 
 A call's life:
-1. its tool is resolved in the catalog (unknown → `unknown_tool`; switched off or
-   inactive → `tool_disabled`) and its arguments decoded (→ `invalid_arguments`);
+1. its tool is resolved in the catalog (unknown → `unknown_tool`, answered at once) and
+   its arguments decoded from JSON (→ `invalid_arguments`, answered at once);
 2. with an id, the idempotency key is claimed: a repeat replays the stored result and
    never reaches the provider again (different arguments → HTTP 409);
-3. the arguments are parsed by the action's model, and the provider's handler runs
+3. a switched-off or inactive tool answers `tool_disabled`; otherwise the arguments are
+   parsed by the action's model (→ `invalid_arguments`) and the provider's handler runs
    inside one 15 s budget (`providers.http.call_budget`);
-4. every outcome, failures included, becomes a `ToolResult` and an audit record.
+4. every outcome of step 3, failures included, becomes a `ToolResult`, an audit record
+   and, with an id, the stored result a repeat replays.
 
 Failures of the tool itself (slot taken, credentials expired, bad date) are results
 with `ok: false`; only the caller's own mistakes are HTTP errors. Nothing here names a

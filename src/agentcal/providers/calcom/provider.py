@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentcal.providers.base import Action, Provider
+from agentcal.providers.base import Provider, handlers_in
 from agentcal.providers.calcom import bookings, tools
 from agentcal.providers.calcom.endpoints import router
 
@@ -10,17 +10,12 @@ PROVIDER = Provider(
     kind=tools.KIND,
     label="Cal.com",
     noun="integration",
-    path="/api/v1/calcom/integration",
+    path=router.prefix,  # where its management API lives
     router=router,
     tables=frozenset({"calcom_integrations"}),
     linked=tools.linked,
     load=tools.load,
     arguments=tools.ARGUMENTS,
-    handlers={
-        Action.CHECK_AVAILABILITY: bookings.check_availability,
-        Action.CREATE_BOOKING: bookings.create_booking,
-        Action.CANCEL_BOOKING: bookings.cancel_booking,
-        Action.RESCHEDULE_BOOKING: bookings.reschedule_booking,
-    },
+    handlers=handlers_in(bookings),
     start=bookings.start,
 )

@@ -400,6 +400,20 @@ async def _get_event(calendar: _Calendar, booking_id: str) -> Event:
 # -------------------------------------------------------------------------- actions
 
 
+def _check_bookable(start: datetime, calendar: _Calendar, tz: ZoneInfo) -> datetime:
+    """Refuse a start in the past, inside the minimum notice or beyond the horizon;
+    answer the instant the check was made for."""
+    now, rules = results.now(), calendar.rules
+    check_start(
+        start,
+        now=now,
+        tz=tz,
+        min_notice_minutes=rules.min_notice_minutes,
+        horizon_end=rules.horizon_end(now),
+    )
+    return now
+
+
 async def check_availability(
     runtime: GoogleRuntime, spec: ToolSpec, args: GoogleAvailabilityArguments, context: CallContext
 ) -> Outcome:
@@ -442,15 +456,7 @@ async def create_booking(
     start = parse_start(args.start, tz)
     calendar = _calendar(runtime, spec)
     minutes = args.duration_minutes or calendar.rules.slot_minutes
-    now = results.now()
-    rules = calendar.rules
-    check_start(
-        start.at,
-        now=now,
-        tz=tz,
-        min_notice_minutes=rules.min_notice_minutes,
-        horizon_end=rules.horizon_end(now),
-    )
+    now = _check_bookable(start.at, calendar, tz)
     end = start.at + timedelta(minutes=minutes)
     event = NewEvent(
         summary=args.title or f"{spec.title} with {args.attendee_name}",
@@ -588,15 +594,7 @@ async def reschedule_booking(
     booking_id = args.booking_id
     new_start = parse_start(args.new_start, tz)
     calendar = _calendar(runtime, spec)
-    now = results.now()
-    rules = calendar.rules
-    check_start(
-        new_start.at,
-        now=now,
-        tz=tz,
-        min_notice_minutes=rules.min_notice_minutes,
-        horizon_end=rules.horizon_end(now),
-    )
+    now = _check_bookable(new_start.at, calendar, tz)
     # A repeat of a move (a takeover after a crash too) finds the event already moved:
     # no call-derived id is needed here.
     await calendar.auth.token()  # before the lock: see the module's docstring

@@ -1,7 +1,8 @@
 """Google Calendar API v3 client and OAuth token refresh: one pooled `httpx.AsyncClient`.
 
 The app's lifespan owns one `GoogleCalendarClient`. Every request goes
-through `agentcal.providers.http.send` (backoff with jitter, `Retry-After`, a time budget):
+through `agentcal.providers.http.send_mapped` (backoff with jitter, `Retry-After`, a time
+budget; transport failures raised as `GoogleUnavailable`):
 
 * reads (`freeBusy`, event and calendar reads) are safe to repeat;
 * `insert_event` is made safe by a client-chosen event id: a repeat of an insert that

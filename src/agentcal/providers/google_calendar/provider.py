@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentcal.providers.base import Action, Provider
+from agentcal.providers.base import Provider, handlers_in
 from agentcal.providers.google_calendar import bookings, tools
 from agentcal.providers.google_calendar.endpoints import router
 
@@ -10,17 +10,12 @@ PROVIDER = Provider(
     kind=tools.KIND,
     label="Google Calendar",
     noun="function",
-    path="/api/v1/functions",  # the seed's name for it
+    path=router.prefix,  # where its management API lives
     router=router,
     tables=frozenset({"functions", "google_calendar_plugins"}),
     linked=tools.linked,
     load=tools.load,
     arguments=tools.ARGUMENTS,
-    handlers={
-        Action.CHECK_AVAILABILITY: bookings.check_availability,
-        Action.CREATE_BOOKING: bookings.create_booking,
-        Action.CANCEL_BOOKING: bookings.cancel_booking,
-        Action.RESCHEDULE_BOOKING: bookings.reschedule_booking,
-    },
+    handlers=handlers_in(bookings),
     start=bookings.start,
 )
