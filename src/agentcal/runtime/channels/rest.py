@@ -118,7 +118,9 @@ def _keyed(calls: list[Call], key: str | None) -> list[Call]:
     return [Call(call.id or key, call.name, call.arguments)]
 
 
-@router.get("/api/v1/bots/{botId}/tools", tags=["tools"], response_model_exclude_none=True)
+@router.get(
+    "/api/v1/bots/{botId}/tools", name="bot_tools", tags=["tools"], response_model_exclude_none=True
+)
 async def bot_tools_list(
     botId: uuid.UUID,  # noqa: N803 - the path parameter keeps the seed's name
     principal: CurrentPrincipal,
