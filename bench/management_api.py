@@ -1,6 +1,6 @@
 """Management API throughput against a bare FastAPI route, start time and idle memory.
 
-Prints figures against SPEC §9:
+Prints figures against the performance bars:
 * an authenticated GET by id reaches >= 40 % of the throughput of a bare FastAPI
   "hello" route served by the same server in the same run;
 * idle `agentcal serve` RSS <= 150 MB; start to first /readyz 200 <= 2 s.

@@ -1,6 +1,6 @@
 """Google slot engine: 60 days, 2 000 busy intervals, 30-minute slots.
 
-Prints figures against SPEC §9: the Google slot computation over 60 days with 2 000
+Prints figures against the performance bar: the Google slot computation over 60 days with 2 000
 busy intervals and 30-minute slots takes <= 5 ms.
 
 What is timed is one `free_slots` call, as the runtime makes it after freeBusy

@@ -1,4 +1,4 @@
-"""Tool-call overhead over the provider's own latency (SPEC §9: p50 <= 2 ms, p99 <= 10 ms).
+"""Tool-call overhead over the provider's own latency (the bars: p50 <= 2 ms, p99 <= 10 ms).
 
 Side by side, alternating, in one run:
 1. the provider request a Cal.com `check_availability` makes, sent straight to the

@@ -1,4 +1,4 @@
-"""No token reaches another institution's objects (SPEC section 2).
+"""No token reaches another institution's objects.
 
 Every id of another institution answers 404 exactly as a missing id does, in the path,
 in the query and in the body, and the call leaves the object as it was.

@@ -1,4 +1,4 @@
-"""Property-based robustness: no request, however malformed, may produce a 500 (SPEC §2).
+"""Property-based robustness: no request, however malformed, may produce a 500.
 
 Every create and update endpoint gets, with Hypothesis:
 

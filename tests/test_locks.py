@@ -1,4 +1,4 @@
-"""The per-calendar lock around check-and-book (SPEC §4.5): one booking per slot."""
+"""The per-calendar lock around check-and-book: one booking per slot."""
 
 from __future__ import annotations
 

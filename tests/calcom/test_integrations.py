@@ -1,4 +1,4 @@
-"""`/api/v1/calcom/integration`: the seed `create-calcom-function` and SPEC §2, §3, §3.1."""
+"""`/api/v1/calcom/integration`: the seed `create-calcom-function` and its validation."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 OPERATION = "oauth2.token"
 FORM = "application/x-www-form-urlencoded"
 # RFC 6749 §5.2 error codes. Google also answers `temporarily_unavailable` / `server_error`
-# (§4.1.2.1's codes) from its token endpoint; the README lists them as retryable.
+# from its token endpoint; the README lists them as retryable.
 ERROR_CODES = frozenset(
     {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
      "unsupported_grant_type", "invalid_scope", "temporarily_unavailable", "server_error",

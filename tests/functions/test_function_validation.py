@@ -1,4 +1,4 @@
-"""Request validation of `/api/v1/functions`: 422 problem details naming the field (SPEC §2, §3)."""
+"""Request validation of `/api/v1/functions`: 422 problem details naming the field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/api/v1/functions`: the Google Calendar function seed and what completes it (SPEC §3.2)."""
+"""`/api/v1/functions`: the Google Calendar function seed and what completes it."""
 
 from __future__ import annotations
 

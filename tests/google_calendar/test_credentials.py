@@ -1,4 +1,4 @@
-"""Access-token refresh (SPEC §5.2): ahead of expiry, once at a time, `invalid_grant` recorded.
+"""Access-token refresh: ahead of expiry, once at a time, `invalid_grant` recorded.
 
 Functions are created through the API with tokens of a fresh sandbox account; the tests
 then call `access_token_for` as the runtime will, and count what reached the sandbox's

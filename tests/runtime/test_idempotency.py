@@ -1,4 +1,4 @@
-"""Idempotency keys (SPEC §4.3): one run per key, replays, conflicts, waits, takeovers."""
+"""Idempotency keys: one run per key, replays, conflicts, waits, takeovers."""
 
 from __future__ import annotations
 

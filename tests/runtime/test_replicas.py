@@ -1,4 +1,4 @@
-"""One slot, fifty concurrent bookings, two replicas: exactly one booking (SPEC §4.5, §9).
+"""One slot, fifty concurrent bookings, two replicas: exactly one booking.
 
 Two agentcal replicas are served on loopback sockets, each in its own thread and event
 loop with its own lifespan: its own engine and pool, calendar lock registry, caches and

@@ -618,7 +618,7 @@ async def test_a_token_due_for_refresh_is_refreshed_before_the_calendar_lock(
 async def test_booking_changes_state_the_functions_notification_settings(
     tenant: Tenant, sandbox: SandboxServer
 ) -> None:
-    """SPEC §4.6: each result of a booking change carries the notification fields, and
+    """Each result of a booking change carries the notification fields, and
     `waitForSpeechMs` tells a voice channel how long to wait before speaking."""
     setup = await _function(
         tenant, sandbox, notificationType="webhook", notificationContentType="json",

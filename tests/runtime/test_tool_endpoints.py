@@ -1,4 +1,4 @@
-"""`GET …/tools` of bots, functions and Cal.com integrations (SPEC §4.1), over HTTP."""
+"""`GET …/tools` of bots, functions and Cal.com integrations, over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Time arguments of tool calls (SPEC §4.4): every accepted form, DST gaps and folds,
+"""Time arguments of tool calls: every accepted form, DST gaps and folds,
 past times and minimum notice, and how results write times."""
 
 from __future__ import annotations

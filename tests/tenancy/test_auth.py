@@ -1,4 +1,4 @@
-"""Bearer authentication of every `/api/v1` request (SPEC section 2)."""
+"""Bearer authentication of every `/api/v1` request."""
 
 from __future__ import annotations
 
