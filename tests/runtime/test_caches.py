@@ -4,7 +4,6 @@ queries, and this process's own changes still apply at once."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,9 @@ from fastapi import FastAPI
 from agentcal.sandbox.faults import Fault
 from agentcal.tenancy.tokens import hash_token
 from tests.conftest import SandboxServer
-from tests.factories import Tenant, calcom_body
+from tests.factories import Tenant
+from tests.runtime.support import CHECK, bot_with_own_calcom_user
+from tests.support import next_monday
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 EVENT_TYPES = "/calcom/v2/event-types"
@@ -24,11 +25,6 @@ EVENT_TYPES = "/calcom/v2/event-types"
 @pytest.fixture(autouse=True)
 def _caching_is_on(app: FastAPI) -> None:
     assert app.state.settings.cache_seconds > 0  # the default, 5 s
-
-
-def next_monday() -> date:
-    today = datetime.now(SAO_PAULO).date()
-    return today + timedelta(days=(7 - today.weekday()) or 7)
 
 
 class RequestCounter:
@@ -44,40 +40,6 @@ class RequestCounter:
     @property
     def count(self) -> int:
         return self.START - self.rule.times
-
-
-async def _calcom_user(sandbox: SandboxServer) -> tuple[str, str]:
-    """A Cal.com user of its own (so no other test's cached event types are reused)."""
-    username = f"dr-cache-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=sandbox.url) as client:
-        response = await client.post(
-            "/sandbox/calcom/users",
-            json={"username": username, "timeZone": "America/Sao_Paulo",
-                  "eventTypes": [{"slug": "30min", "lengthInMinutes": 30}]},
-        )  # fmt: skip
-    assert response.status_code == 201, response.text
-    return username, response.json()["apiKey"]
-
-
-async def _bot_with_calcom(
-    tenant: Tenant, sandbox: SandboxServer
-) -> tuple[str, str, dict[str, Any]]:
-    """A bot with one Cal.com integration: (bot id, integration id, the create body)."""
-    username, api_key = await _calcom_user(sandbox)
-    bot = await tenant.api.post(
-        "/api/v1/bots", json={"name": "Reception", "unitId": tenant.unit_id}
-    )
-    assert bot.status_code == 201, bot.text
-    body = calcom_body(
-        tenant.unit_id, title="Dr Ana", apiKey=api_key, calcomUsername=username,
-        botId=bot.json()["id"], defaultEventTypeSlug="30min",
-    )  # fmt: skip
-    created = await tenant.api.post("/api/v1/calcom/integration", json=body)
-    assert created.status_code == 201, created.text
-    return bot.json()["id"], created.json()["id"], body
-
-
-CHECK = "check_availability_dr_ana"
 
 
 async def _check_availability(tenant: Tenant, bot_id: str) -> httpx.Response:
@@ -103,7 +65,7 @@ def _catalog_cached(app: FastAPI, tenant: Tenant, bot_id: str) -> bool:
 async def test_two_availability_checks_fetch_the_event_types_once(
     tenant: Tenant, sandbox: SandboxServer, app: FastAPI
 ) -> None:
-    bot_id, _, _ = await _bot_with_calcom(tenant, sandbox)
+    bot_id, _, _ = await bot_with_own_calcom_user(tenant, sandbox)
     event_types = RequestCounter(sandbox, EVENT_TYPES)
     first = await _result(tenant, bot_id)
     second = await _result(tenant, bot_id)
@@ -120,7 +82,7 @@ async def test_two_availability_checks_fetch_the_event_types_once(
 async def test_switching_a_tool_off_applies_to_the_very_next_call(
     tenant: Tenant, sandbox: SandboxServer, app: FastAPI
 ) -> None:
-    bot_id, integration_id, body = await _bot_with_calcom(tenant, sandbox)
+    bot_id, integration_id, body = await bot_with_own_calcom_user(tenant, sandbox)
     assert (await _result(tenant, bot_id))["ok"] is True
     assert _catalog_cached(app, tenant, bot_id)  # so the next call would reuse it
     # The create body without its API key, as Toolzz sends updates.
@@ -136,7 +98,7 @@ async def test_switching_a_tool_off_applies_to_the_very_next_call(
 async def test_deleting_the_bot_applies_to_the_very_next_call(
     tenant: Tenant, sandbox: SandboxServer, app: FastAPI
 ) -> None:
-    bot_id, _, _ = await _bot_with_calcom(tenant, sandbox)
+    bot_id, _, _ = await bot_with_own_calcom_user(tenant, sandbox)
     assert (await _result(tenant, bot_id))["ok"] is True
     assert _catalog_cached(app, tenant, bot_id)
     assert (await tenant.api.delete(f"/api/v1/bots/{bot_id}")).status_code == 204

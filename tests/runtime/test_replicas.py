@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,9 +37,10 @@ from agentcal.sandbox.faults import Fault
 from agentcal.settings import Settings
 from tests.conftest import SandboxServer
 from tests.factories import Tenant, calcom_body
-from tests.functions.support import body_for, make_bot
-from tests.google_calendar.support import new_account
+from tests.providers.google_calendar.functions_support import body_for, make_bot
+from tests.providers.google_calendar.support import new_account
 from tests.servers import serve_in_thread
+from tests.support import next_monday
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 CALLS = 50
@@ -48,11 +49,6 @@ RECHECK_LATENCY_MS = 40
 # The winner pays this once; without a shared lock, it is the window in which the other
 # replica's re-check still sees the slot free.
 BOOKING_LATENCY_MS = 300
-
-
-def next_monday() -> date:
-    today = datetime.now(SAO_PAULO).date()
-    return today + timedelta(days=(7 - today.weekday()) or 7)
 
 
 @pytest.fixture(scope="module")

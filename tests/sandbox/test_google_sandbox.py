@@ -23,7 +23,7 @@ from agentcal.sandbox.google import (
     DEMO_REFRESH_TOKEN,
 )
 from tests.conftest import SandboxServer
-from tests.google_calendar.support import Account, new_account
+from tests.providers.google_calendar.support import Account, new_account
 
 API = "/google/calendar/v3"
 INVALID_CREDENTIALS = {

@@ -128,6 +128,3 @@ def _after_rollback(session: Session, previous: Any) -> None:
     # rolled back undoes only part: what was touched around it still commits.)
     if previous.parent is None:
         session.info.pop(_TOUCHED, None)
-
-
-Memo = TtlCache  # TEMPORARY: tests still say Memo

@@ -25,7 +25,8 @@ from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
 from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
-from tests.runtime.test_tool_calls_calcom import _bot_with_calcom, _call, next_monday
+from tests.providers.calcom.support import bot_with_calcom, call_tools
+from tests.support import next_monday
 
 
 def test_content_lists_fewer_times_rather_than_passing_600_characters() -> None:
@@ -40,13 +41,13 @@ def test_content_lists_fewer_times_rather_than_passing_600_characters() -> None:
 async def test_a_broken_deployment_is_an_audited_tool_error_not_a_500(
     tenant: Tenant, app: FastAPI
 ) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     runtime = app.state.runtime
     object.__setattr__(runtime.services, "keyring", Keyring.from_text(generate_key()))  # lost
     try:
         check = {"id": "broken", "name": names["check_availability"],
                  "arguments": {"startDate": str(next_monday())}}  # fmt: skip
-        body = await _call(tenant, bot_id, check)
+        body = await call_tools(tenant, bot_id, check)
     finally:
         object.__setattr__(runtime.services, "keyring", app.state.keyring)
     result = body["results"][0]
@@ -63,7 +64,7 @@ async def test_a_broken_deployment_is_an_audited_tool_error_not_a_500(
 async def test_a_caller_hanging_up_mid_booking_leaves_it_finished_and_replayable(
     tenant: Tenant, app: FastAPI, sandbox: SandboxServer
 ) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     sandbox.state.faults.rules.append(
         Fault(path_prefix="/calcom/v2/bookings", methods=frozenset({"POST"}), latency_ms=300)
     )

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agentcal.settings import Settings
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
-from tests.runtime.test_caches import CHECK, _bot_with_calcom, next_monday
+from tests.runtime.support import CHECK, bot_with_own_calcom_user
+from tests.support import next_monday
 
 PROMPT = 2.0  # seconds within which a change must show on the other replica
 # Set-up changes notify too: waiting this long before caching keeps their notifications
@@ -124,7 +125,7 @@ async def test_a_tool_switched_off_on_one_replica_is_off_on_the_other_at_once(
     tenant: Tenant, sandbox: SandboxServer, clients: tuple[httpx.AsyncClient, ...]
 ) -> None:
     first, second = clients
-    bot_id, integration_id, body = await _bot_with_calcom(tenant, sandbox)
+    bot_id, integration_id, body = await bot_with_own_calcom_user(tenant, sandbox)
     await asyncio.sleep(SETTLE)  # the notifications of the set-up have arrived
     warm = await _call(second, bot_id)  # the second replica caches the bot's tools
     assert warm.json()["results"][0]["ok"] is True, warm.text

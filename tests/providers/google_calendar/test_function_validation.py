@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.factories import GOOGLE_ACCESS_TOKEN, Tenant
-from tests.functions.support import (
+from tests.providers.google_calendar.functions_support import (
     MASK,
     assert_problem,
     body_for,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,7 @@ from agentcal.tenancy.models import AccessToken
 from tests.conftest import SandboxServer
 from tests.factories import Tenant, calcom_body
 from tests.servers import serve_in_thread
+from tests.support import next_monday
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")  # the integration's timezone
 CHECK = "check_availability_dr_ana"
@@ -58,11 +59,6 @@ def served(engine: AsyncEngine, settings: Settings, keyring: Keyring) -> Iterato
     """agentcal on a loopback port, lifespan and all; `engine` has migrated the database."""
     with serve_in_thread(create_app(settings, keyring=keyring), lifespan=True) as url:
         yield url
-
-
-def next_monday() -> date:
-    today = datetime.now(SAO_PAULO).date()
-    return today + timedelta(days=(7 - today.weekday()) or 7)
 
 
 def mcp_url(served: str, bot_id: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,47 +12,18 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from agentcal.runtime.models import ToolCallRecord
-from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from tests.conftest import SandboxServer
-from tests.factories import Tenant, calcom_body
+from tests.factories import Tenant
+from tests.providers.calcom.support import bot_with_calcom, call_tools
+from tests.support import next_monday
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 
-def next_monday() -> date:
-    today = datetime.now(SAO_PAULO).date()
-    return today + timedelta(days=(7 - today.weekday()) or 7)
-
-
-async def _bot_with_calcom(tenant: Tenant, **overrides: Any) -> tuple[str, str, dict[str, str]]:
-    bot = await tenant.api.post(
-        "/api/v1/bots", json={"name": "Reception", "unitId": tenant.unit_id}
-    )
-    body = calcom_body(
-        tenant.unit_id, title="Dr Ana", apiKey=DEMO_API_KEY, calcomUsername=DEMO_USERNAME,
-        botId=bot.json()["id"], defaultEventTypeSlug="30min", **overrides,
-    )  # fmt: skip
-    created = await tenant.api.post("/api/v1/calcom/integration", json=body)
-    assert created.status_code == 201, created.text
-    tools = await tenant.api.get(f"/api/v1/bots/{bot.json()['id']}/tools")
-    names = {t["function"]["name"].split("_dr_ana")[0]: t["function"]["name"]
-             for t in tools.json()["tools"]}  # fmt: skip
-    return bot.json()["id"], created.json()["id"], names
-
-
-async def _call(tenant: Tenant, bot_id: str, *calls: dict[str, Any]) -> dict[str, Any]:
-    response = await tenant.api.post(
-        f"/api/v1/bots/{bot_id}/tool-calls", json={"toolCalls": list(calls)}
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def test_check_availability_lists_speakable_times_and_full_data(tenant: Tenant) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     monday = next_monday().isoformat()
-    body = await _call(
+    body = await call_tools(
         tenant, bot_id, {"id": "c1", "name": names["check_availability"],
                          "arguments": {"startDate": monday}},
     )  # fmt: skip
@@ -75,9 +46,9 @@ async def test_check_availability_lists_speakable_times_and_full_data(tenant: Te
 
 
 async def test_create_booking_books_in_calcom(tenant: Tenant, sandbox: SandboxServer) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     start = f"{next_monday().isoformat()}T10:00"
-    body = await _call(
+    body = await call_tools(
         tenant, bot_id,
         {"id": "b1", "name": names["create_booking"],
          "arguments": {"start": start, "attendeeName": "Maria Silva",
@@ -96,14 +67,14 @@ async def test_create_booking_books_in_calcom(tenant: Tenant, sandbox: SandboxSe
 async def test_a_taken_slot_answers_slot_unavailable_with_five_alternatives(
     tenant: Tenant,
 ) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     args = {"start": f"{next_monday().isoformat()}T11:00", "attendeeName": "A",
             "attendeeEmail": "a@example.com"}  # fmt: skip
-    first = await _call(
+    first = await call_tools(
         tenant, bot_id, {"id": "x1", "name": names["create_booking"], "arguments": args}
     )
     assert first["results"][0]["ok"] is True
-    second = await _call(
+    second = await call_tools(
         tenant, bot_id, {"id": "x2", "name": names["create_booking"], "arguments": args}
     )
     result = second["results"][0]
@@ -119,7 +90,7 @@ async def test_a_taken_slot_answers_slot_unavailable_with_five_alternatives(
 async def test_fifty_concurrent_bookings_of_one_slot_give_one_booking(
     tenant: Tenant, sandbox: SandboxServer
 ) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     args = {"start": f"{next_monday().isoformat()}T14:00", "attendeeName": "Racer",
             "attendeeEmail": "r@example.com"}  # fmt: skip
     clients = [tenant.client() for _ in range(50)]
@@ -140,12 +111,12 @@ async def test_fifty_concurrent_bookings_of_one_slot_give_one_booking(
 async def test_a_repeated_call_id_replays_without_calling_calcom(
     tenant: Tenant, sandbox: SandboxServer
 ) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     call = {"id": "same-id", "name": names["create_booking"],
             "arguments": {"start": f"{next_monday().isoformat()}T15:00", "attendeeName": "Bo",
                           "attendeeEmail": "bo@example.com"}}  # fmt: skip
-    first = (await _call(tenant, bot_id, call))["results"][0]
-    second = (await _call(tenant, bot_id, call))["results"][0]
+    first = (await call_tools(tenant, bot_id, call))["results"][0]
+    second = (await call_tools(tenant, bot_id, call))["results"][0]
     assert first == second
     assert len(sandbox.calcom.bookings) == 1
     changed = {**call, "arguments": {**call["arguments"], "attendeeName": "Other"}}
@@ -157,7 +128,7 @@ async def test_a_repeated_call_id_replays_without_calling_calcom(
 
 
 async def test_an_openai_assistant_message_is_accepted_as_it_is(tenant: Tenant) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     message = {
         "role": "assistant",
         "content": None,
@@ -174,9 +145,9 @@ async def test_an_openai_assistant_message_is_accepted_as_it_is(tenant: Tenant) 
 
 
 async def test_a_switched_off_action_answers_tool_disabled(tenant: Tenant) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant, createBookingEnabled=False)
+    bot_id, _, names = await bot_with_calcom(tenant, createBookingEnabled=False)
     assert "create_booking" not in names
-    body = await _call(tenant, bot_id, {"id": "d1", "name": "create_booking_dr_ana",
+    body = await call_tools(tenant, bot_id, {"id": "d1", "name": "create_booking_dr_ana",
                                          "arguments": {"start": "2030-01-07T10:00"}})  # fmt: skip
     assert body["results"][0]["error"]["code"] == "tool_disabled"
 
@@ -193,8 +164,8 @@ async def test_a_switched_off_action_answers_tool_disabled(tenant: Tenant) -> No
 async def test_bad_arguments_are_tool_errors_a_model_can_act_on(
     tenant: Tenant, arguments: Any, code: str
 ) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
-    body = await _call(tenant, bot_id, {"id": "e1", "name": names["check_availability"],
+    bot_id, _, names = await bot_with_calcom(tenant)
+    body = await call_tools(tenant, bot_id, {"id": "e1", "name": names["check_availability"],
                                          "arguments": arguments})  # fmt: skip
     result = body["results"][0]
     assert result["ok"] is False
@@ -203,8 +174,8 @@ async def test_bad_arguments_are_tool_errors_a_model_can_act_on(
 
 
 async def test_an_unknown_tool_names_the_tools_there_are(tenant: Tenant) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
-    result = (await _call(tenant, bot_id, {"id": "u1", "name": "book_it", "arguments": {}}))[
+    bot_id, _, names = await bot_with_calcom(tenant)
+    result = (await call_tools(tenant, bot_id, {"id": "u1", "name": "book_it", "arguments": {}}))[
         "results"
     ][0]
     assert result["error"]["code"] == "unknown_tool"
@@ -212,9 +183,9 @@ async def test_an_unknown_tool_names_the_tools_there_are(tenant: Tenant) -> None
 
 
 async def test_every_call_is_audited_failures_included(tenant: Tenant, app: FastAPI) -> None:
-    bot_id, integration_id, names = await _bot_with_calcom(tenant)
+    bot_id, integration_id, names = await bot_with_calcom(tenant)
     check = names["check_availability"]
-    await _call(
+    await call_tools(
         tenant, bot_id,
         {"id": "a1", "name": check, "arguments": {"startDate": str(next_monday())}},
         {"id": "a2", "name": check, "arguments": {"startDate": "someday"}},
@@ -227,7 +198,7 @@ async def test_every_call_is_audited_failures_included(tenant: Tenant, app: Fast
 
 
 async def test_the_single_function_call_endpoint(tenant: Tenant) -> None:
-    _, integration_id, _ = await _bot_with_calcom(tenant)
+    _, integration_id, _ = await bot_with_calcom(tenant)
     response = await tenant.api.post(
         f"/api/v1/calcom/integration/{integration_id}/call",
         json={"name": "check_availability", "arguments": {"startDate": str(next_monday())}},
@@ -237,7 +208,7 @@ async def test_the_single_function_call_endpoint(tenant: Tenant) -> None:
 
 
 async def test_another_institutions_bot_is_404(tenant: Tenant, other_tenant: Tenant) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     response = await other_tenant.api.post(
         f"/api/v1/bots/{bot_id}/tool-calls",
         json={"toolCalls": [{"name": names["check_availability"], "arguments": {}}]},
@@ -246,22 +217,22 @@ async def test_another_institutions_bot_is_404(tenant: Tenant, other_tenant: Ten
 
 
 async def test_cancel_by_attendee_email_and_start(tenant: Tenant, sandbox: SandboxServer) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
+    bot_id, _, names = await bot_with_calcom(tenant)
     start = f"{next_monday().isoformat()}T16:00"
-    booked = await _call(
+    booked = await call_tools(
         tenant, bot_id,
         {"id": "k1", "name": names["create_booking"],
          "arguments": {"start": start, "attendeeName": "Lia", "attendeeEmail": "Lia@Example.com"}},
     )  # fmt: skip
     uid = booked["results"][0]["data"]["bookingId"]
-    wrong = await _call(
+    wrong = await call_tools(
         tenant, bot_id,
         {"id": "k2", "name": names["cancel_booking"],
          "arguments": {"attendeeEmail": "lia@example.com", "start": f"{next_monday()}T16:30"}},
     )  # fmt: skip
     assert wrong["results"][0]["error"]["code"] == "booking_not_found"
     assert sandbox.calcom.bookings[uid].status == "accepted"
-    cancelled = await _call(
+    cancelled = await call_tools(
         tenant, bot_id,
         {"id": "k3", "name": names["cancel_booking"],
          "arguments": {"attendeeEmail": "lia@example.com", "start": start, "reason": "ill"}},
@@ -273,8 +244,8 @@ async def test_cancel_by_attendee_email_and_start(tenant: Tenant, sandbox: Sandb
 
 
 async def test_cancel_needs_a_booking_id_or_email_and_start(tenant: Tenant) -> None:
-    bot_id, _, names = await _bot_with_calcom(tenant)
-    body = await _call(tenant, bot_id, {"id": "k4", "name": names["cancel_booking"],
+    bot_id, _, names = await bot_with_calcom(tenant)
+    body = await call_tools(tenant, bot_id, {"id": "k4", "name": names["cancel_booking"],
                                          "arguments": {"reason": "x"}})  # fmt: skip
     assert body["results"][0]["error"]["code"] == "invalid_arguments"
     assert "attendeeEmail" in body["results"][0]["content"]

@@ -1,4 +1,4 @@
-"""`Memo`: a TTL cache emptied when this process commits a change to one of its tables."""
+"""`TtlCache`: a TTL cache emptied when this process commits a change to one of its tables."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
 from agentcal.bots.models import Bot
-from agentcal.db.caches import Memo
+from agentcal.db.caches import TtlCache
 from agentcal.db.engine import utcnow
 from agentcal.tenancy.models import Unit
 from tests.factories import Tenant
@@ -27,12 +27,12 @@ def sessionmaker(app: FastAPI) -> async_sessionmaker[AsyncSession]:
     return maker
 
 
-def _memo(tables: set[str] | None = None, ttl: float = 60.0) -> Memo[tuple[str, str], str]:
-    """A memo of the `bots` table holding one value."""
-    memo: Memo[tuple[str, str], str] = Memo(tables or {"bots"}, ttl=ttl)
-    memo.put(KEY, "cached", memo.generation)
-    assert memo.get(KEY) == "cached"
-    return memo
+def _cache(tables: set[str] | None = None, ttl: float = 60.0) -> TtlCache[tuple[str, str], str]:
+    """A cache of the `bots` table holding one value."""
+    cache: TtlCache[tuple[str, str], str] = TtlCache(tables or {"bots"}, ttl=ttl)
+    cache.put(KEY, "cached", cache.generation)
+    assert cache.get(KEY) == "cached"
+    return cache
 
 
 def _bot(tenant: Tenant, name: str = "Reception") -> Bot:
@@ -54,40 +54,40 @@ async def _saved_bot(sessionmaker: async_sessionmaker[AsyncSession], tenant: Ten
 
 
 def test_a_value_put_is_got_back_until_discarded() -> None:
-    memo: Memo[str, int] = Memo({"bots"}, ttl=60)
-    assert memo.get("a") is None
-    memo.put("a", 1, memo.generation)
-    memo.put("b", 2, memo.generation)
-    assert (memo.get("a"), memo.get("b")) == (1, 2)
-    memo.discard("a")
-    memo.discard("never there")
-    assert (memo.get("a"), memo.get("b")) == (None, 2)
+    cache: TtlCache[str, int] = TtlCache({"bots"}, ttl=60)
+    assert cache.get("a") is None
+    cache.put("a", 1, cache.generation)
+    cache.put("b", 2, cache.generation)
+    assert (cache.get("a"), cache.get("b")) == (1, 2)
+    cache.discard("a")
+    cache.discard("never there")
+    assert (cache.get("a"), cache.get("b")) == (None, 2)
 
 
 async def test_a_value_expires_after_ttl() -> None:
-    memo: Memo[str, int] = Memo({"bots"}, ttl=0.05)
-    memo.put("a", 1, memo.generation)
-    assert memo.get("a") == 1
+    cache: TtlCache[str, int] = TtlCache({"bots"}, ttl=0.05)
+    cache.put("a", 1, cache.generation)
+    assert cache.get("a") == 1
     await asyncio.sleep(0.1)
-    assert memo.get("a") is None
+    assert cache.get("a") is None
 
 
 def test_ttl_zero_never_stores() -> None:
-    memo: Memo[str, int] = Memo({"bots"}, ttl=0)
-    assert memo.enabled is False
-    memo.put("a", 1, memo.generation)
-    assert memo.get("a") is None
+    cache: TtlCache[str, int] = TtlCache({"bots"}, ttl=0)
+    assert cache.enabled is False
+    cache.put("a", 1, cache.generation)
+    assert cache.get("a") is None
 
 
 def test_invalidate_empties_it_and_drops_puts_of_the_generation_before() -> None:
-    memo = _memo()
-    before = memo.generation
-    memo.invalidate()
-    assert memo.get(KEY) is None
-    memo.put(KEY, "read before the invalidation", before)
-    assert memo.get(KEY) is None
-    memo.put(KEY, "read after", memo.generation)
-    assert memo.get(KEY) == "read after"
+    cache = _cache()
+    before = cache.generation
+    cache.invalidate()
+    assert cache.get(KEY) is None
+    cache.put(KEY, "read before the invalidation", before)
+    assert cache.get(KEY) is None
+    cache.put(KEY, "read after", cache.generation)
+    assert cache.get(KEY) == "read after"
 
 
 # --------------------------------------------------------------------------- emptied by commits
@@ -96,75 +96,75 @@ def test_invalidate_empties_it_and_drops_puts_of_the_generation_before() -> None
 async def test_a_commit_adding_a_row_of_a_watched_table_empties_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         session.add(_bot(tenant))
         await session.flush()
-        assert memo.get(KEY) == "cached"  # not committed yet: others still read the old rows
+        assert cache.get(KEY) == "cached"  # not committed yet: others still read the old rows
         await session.commit()
-    assert memo.get(KEY) is None
+    assert cache.get(KEY) is None
 
 
 async def test_a_commit_changing_a_row_of_a_watched_table_empties_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
     bot = await _saved_bot(sessionmaker, tenant)
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         row = await session.get(Bot, bot.id)
         assert row is not None
         row.name = "Front desk"
         await session.commit()
-    assert memo.get(KEY) is None
+    assert cache.get(KEY) is None
 
 
 async def test_a_commit_deleting_a_row_of_a_watched_table_empties_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
     bot = await _saved_bot(sessionmaker, tenant)
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         row = await session.get(Bot, bot.id)
         await session.delete(row)
         await session.commit()
-    assert memo.get(KEY) is None
+    assert cache.get(KEY) is None
 
 
 async def test_a_commit_touching_only_other_tables_keeps_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         session.add(Unit(institution_id=uuid.UUID(tenant.institution_id), name="Support"))
         await session.commit()
     async with sessionmaker() as session:
         await session.execute(update(Unit).values(name=Unit.name + " (old)"))
         await session.commit()
-    assert memo.get(KEY) == "cached"
-    # The unit memo of the same commits would have been emptied.
-    units = _memo({"units"})
+    assert cache.get(KEY) == "cached"
+    # The unit cache of the same commits would have been emptied.
+    units = _cache({"units"})
     async with sessionmaker() as session:
         session.add(Unit(institution_id=uuid.UUID(tenant.institution_id), name="Billing"))
         await session.commit()
     assert units.get(KEY) is None
-    assert memo.get(KEY) == "cached"
+    assert cache.get(KEY) == "cached"
 
 
 async def test_a_commit_that_only_reads_keeps_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
     await _saved_bot(sessionmaker, tenant)
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         assert len((await session.scalars(select(Bot))).all()) == 1
         await session.commit()
-    assert memo.get(KEY) == "cached"
+    assert cache.get(KEY) == "cached"
 
 
 async def test_a_rolled_back_change_keeps_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         session.add(_bot(tenant))
         await session.flush()  # sent to the database, then undone
@@ -172,7 +172,7 @@ async def test_a_rolled_back_change_keeps_it(
         # A later commit of the same session counts only its own changes.
         session.add(Unit(institution_id=uuid.UUID(tenant.institution_id), name="Support"))
         await session.commit()
-    assert memo.get(KEY) == "cached"
+    assert cache.get(KEY) == "cached"
     async with sessionmaker() as session:
         assert (await session.scalars(select(Bot))).all() == []
 
@@ -180,14 +180,14 @@ async def test_a_rolled_back_change_keeps_it(
 async def test_a_change_after_a_rollback_of_the_same_session_empties_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         session.add(Unit(institution_id=uuid.UUID(tenant.institution_id), name="Support"))
         await session.flush()
         await session.rollback()
         session.add(_bot(tenant))
         await session.commit()
-    assert memo.get(KEY) is None
+    assert cache.get(KEY) is None
 
 
 BulkStatement = Callable[[Tenant, uuid.UUID], Executable]
@@ -218,26 +218,26 @@ async def test_a_committed_bulk_statement_on_a_watched_table_empties_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant, statement: BulkStatement
 ) -> None:
     bot = await _saved_bot(sessionmaker, tenant)
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         result = await session.execute(statement(tenant, bot.id))
         assert result.rowcount == 1  # type: ignore[attr-defined]
-        assert memo.get(KEY) == "cached"  # not before the commit
+        assert cache.get(KEY) == "cached"  # not before the commit
         await session.commit()
-    assert memo.get(KEY) is None
+    assert cache.get(KEY) is None
 
 
 async def test_a_rolled_back_bulk_statement_keeps_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
     bot = await _saved_bot(sessionmaker, tenant)
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         await session.execute(update(Bot).where(Bot.id == bot.id).values(name="Renamed"))
         await session.rollback()
         session.add(Unit(institution_id=uuid.UUID(tenant.institution_id), name="Support"))
         await session.commit()
-    assert memo.get(KEY) == "cached"
+    assert cache.get(KEY) == "cached"
     async with sessionmaker() as session:
         assert (await session.scalars(select(Bot.name))).all() == ["Reception"]
 
@@ -250,18 +250,18 @@ async def test_a_value_read_before_a_commit_is_not_kept_after_it(
 ) -> None:
     """A reader takes the generation, reads, and is overtaken by a commit before it puts."""
     bot = await _saved_bot(sessionmaker, tenant)
-    memo: Memo[uuid.UUID, str] = Memo({"bots"}, ttl=60)
+    cache: TtlCache[uuid.UUID, str] = TtlCache({"bots"}, ttl=60)
     read = asyncio.Event()
     committed = asyncio.Event()
 
     async def reader() -> None:
-        generation = memo.generation
+        generation = cache.generation
         async with sessionmaker() as session:
             name = (await session.scalars(select(Bot.name).where(Bot.id == bot.id))).one()
         assert name == "Reception"
         read.set()
         await committed.wait()  # a writer commits now
-        memo.put(bot.id, name, generation)
+        cache.put(bot.id, name, generation)
 
     async def writer() -> None:
         await read.wait()
@@ -271,19 +271,19 @@ async def test_a_value_read_before_a_commit_is_not_kept_after_it(
         committed.set()
 
     await asyncio.gather(reader(), writer())
-    assert memo.get(bot.id) is None  # the stale "Reception" was dropped
+    assert cache.get(bot.id) is None  # the stale "Reception" was dropped
     # A reader that starts after the commit keeps what it read.
-    generation = memo.generation
+    generation = cache.generation
     async with sessionmaker() as session:
         name = (await session.scalars(select(Bot.name).where(Bot.id == bot.id))).one()
-    memo.put(bot.id, name, generation)
-    assert memo.get(bot.id) == "Renamed"
+    cache.put(bot.id, name, generation)
+    assert cache.get(bot.id) == "Renamed"
 
 
 async def test_a_savepoint_rolled_back_does_not_forget_the_changes_committed_around_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
-    memo = _memo()
+    cache = _cache()
     async with sessionmaker() as session:
         session.add(_bot(tenant))
         await session.flush()
@@ -294,4 +294,4 @@ async def test_a_savepoint_rolled_back_does_not_forget_the_changes_committed_aro
         await session.commit()
     async with sessionmaker() as session:
         assert len((await session.scalars(select(Bot))).all()) == 1  # the bot was committed
-    assert memo.get(KEY) is None
+    assert cache.get(KEY) is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,13 +12,9 @@ from agentcal.providers.calcom.client import CalcomClient
 from agentcal.providers.calcom.errors import CalcomNotFound, CalcomSlotUnavailable
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_TIMEZONE, DEMO_USERNAME
 from tests.conftest import SandboxServer
+from tests.support import next_monday
 
 SAO_PAULO = ZoneInfo(DEMO_TIMEZONE)
-
-
-def next_monday() -> date:
-    today = datetime.now(SAO_PAULO).date()
-    return today + timedelta(days=(7 - today.weekday()) or 7)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from agentcal.providers.google_calendar.errors import (
 )
 from agentcal.sandbox.google import DEMO_ACCESS_TOKEN, DEMO_EMAIL
 from tests.conftest import SandboxServer
-from tests.google_calendar.support import (
+from tests.providers.google_calendar.support import (
     FAST,
     LoseFirstAnswer,
     days_ahead_at,

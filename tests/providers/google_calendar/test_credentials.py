@@ -30,8 +30,8 @@ from agentcal.providers.google_calendar.models import GOOGLE_TOKEN, GoogleCalend
 from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
-from tests.functions.support import body_for, stored_plugin
-from tests.google_calendar.support import Account, google_client, new_account
+from tests.providers.google_calendar.functions_support import body_for, stored_plugin
+from tests.providers.google_calendar.support import Account, google_client, new_account
 
 TOKEN_URL = "/google/token"
 

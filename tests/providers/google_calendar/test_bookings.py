@@ -29,8 +29,9 @@ from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
 from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
-from tests.functions.support import body_for, make_bot
-from tests.google_calendar.support import Account, google_client, meeting, new_account
+from tests.providers.google_calendar.functions_support import body_for, make_bot
+from tests.providers.google_calendar.support import Account, google_client, meeting, new_account
+from tests.support import next_monday
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -38,11 +39,6 @@ MORNING = [{"days": ["mon"], "start": "09:00", "end": "12:00"}]
 ALL_DAY = [
     {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "24:00"}
 ]
-
-
-def next_monday() -> date:
-    today = datetime.now(SAO_PAULO).date()
-    return today + timedelta(days=(7 - today.weekday()) or 7)
 
 
 def local(day: date, hhmm: str, tz: ZoneInfo = SAO_PAULO) -> datetime:

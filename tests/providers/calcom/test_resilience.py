@@ -14,8 +14,8 @@ from agentcal.providers.calcom.errors import CalcomRateLimited, CalcomUnavailabl
 from agentcal.providers.http import PROVIDER_RETRIES, RetryPolicy
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from agentcal.sandbox.faults import Fault
-from tests.calcom.test_client_operations import SAO_PAULO, next_monday
 from tests.conftest import SandboxServer
+from tests.support import SAO_PAULO, next_monday
 
 FAST = RetryPolicy(attempts=4, budget=5.0, request_timeout=2.0, wait_initial=0.01,
                    wait_max=0.05, wait_jitter=0.01)  # fmt: skip

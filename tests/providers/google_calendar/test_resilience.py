@@ -11,7 +11,7 @@ from agentcal.providers.google_calendar.errors import GoogleRateLimited, GoogleU
 from agentcal.providers.http import RetryPolicy
 from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
-from tests.google_calendar.support import (
+from tests.providers.google_calendar.support import (
     CountingTransport,
     days_ahead_at,
     google_client,

@@ -19,7 +19,7 @@ from tests.factories import (
     add_member,
     google_user,
 )
-from tests.functions.support import (
+from tests.providers.google_calendar.functions_support import (
     ISO_MILLIS,
     MASK,
     assert_no_secret,
