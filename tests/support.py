@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import httpx
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
@@ -13,3 +21,63 @@ def next_monday() -> date:
     working hours all lie ahead, whatever day and hour the suite runs."""
     today = datetime.now(SAO_PAULO).date()
     return today + timedelta(days=(7 - today.weekday()) or 7)
+
+
+async def wait_until(
+    condition: Callable[[], bool], *, timeout: float = 5.0, interval: float = 0.005
+) -> None:
+    """Return as soon as `condition()` holds; fail the test if it does not within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s and this never held: {condition}")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Request:
+    """One request the app handled: its method and path, and when it began and ended, as
+    positions in the sequence of every start and end the recorder saw."""
+
+    method: str
+    path: str
+    began: int
+    ended: int = -1
+
+    def overlaps(self, other: Request) -> bool:
+        """Both were being handled at once: each began before the other ended."""
+        return self.began < other.ended and other.began < self.ended
+
+
+@dataclass
+class InFlight:
+    """An ASGI app around `app` that records when each HTTP request is being handled, so a
+    test can prove that requests it sent at once were really handled at the same time."""
+
+    app: Any
+    requests: list[Request] = field(default_factory=list)
+    most: int = 0
+    _events: itertools.count[int] = field(default_factory=itertools.count)
+    _now: int = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope["method"], scope["path"], next(self._events))
+        self.requests.append(request)
+        self._now += 1
+        self.most = max(self.most, self._now)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._now -= 1
+            request.ended = next(self._events)
+
+    def client(self, token: str) -> httpx.AsyncClient:
+        """A client of the app, through this recorder, sending `token`."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self),
+            base_url="http://agentcal.test",
+            headers={"Authorization": f"Bearer {token}"},
+        )

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -134,15 +135,24 @@ def test_bootstrap_refuses_an_email_that_lowercasing_makes_too_long(env: dict[st
 
 async def test_tokens_create_issues_a_working_token(env: dict[str, str], app: FastAPI) -> None:
     await asyncio.to_thread(bootstrap, env)
+    before = datetime.now(UTC)
     code, out, _ = await asyncio.to_thread(
         run, env, "tokens", "create", "--user", "ana@acme.test", "--name", "voice-bot",
         "--expires-in-days", "30", "--json",
     )  # fmt: skip
+    after = datetime.now(UTC)
     assert code == 0
     issued = json.loads(out)
     assert issued["name"] == "voice-bot"
-    assert issued["expiresAt"] is not None
     assert issued["state"] == "active"
+    # Thirty days from the moment of issue (printed to the millisecond, hence the slack).
+    expires_at = datetime.fromisoformat(issued["expiresAt"])
+    thirty_days = timedelta(days=30)
+    assert before + thirty_days - timedelta(milliseconds=1) <= expires_at <= after + thirty_days
+    # ... and that is what was stored: the listing reads it back from the database.
+    _, listed, _ = await asyncio.to_thread(run, env, "tokens", "list", "--json")
+    stored = {token["id"]: token["expiresAt"] for token in json.loads(listed)}
+    assert stored[issued["id"]] == issued["expiresAt"]
     assert (await get_me(app, issued["token"])).status_code == 200
 
 

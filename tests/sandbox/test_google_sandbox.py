@@ -286,7 +286,16 @@ async def test_patch_merges_and_delete_cancels_then_410(
     assert patched.json()["start"] == {"dateTime": _z(_at(5)), "timeZone": "America/Sao_Paulo"}
     assert patched.json()["summary"] == "Consultation"
     assert patched.json()["sequence"] == 1
-    assert patched.json()["etag"] != event["etag"] or patched.json()["updated"] >= event["updated"]
+    # A change is a new version: a new etag, and `updated` not before the insert's (both
+    # are written to the millisecond, so two quick writes may share the same `updated`).
+    assert patched.json()["etag"] != event["etag"]
+    assert patched.json()["updated"] >= event["updated"]
+    fetched = await http.get(url, headers=_auth(account.access_token))
+    assert fetched.status_code == 200
+    assert (fetched.json()["etag"], fetched.json()["updated"]) == (
+        patched.json()["etag"],
+        patched.json()["updated"],
+    )
 
     backwards = await http.patch(
         url, json={"end": {"dateTime": _z(_at(4))}}, headers=_auth(account.access_token)

@@ -48,6 +48,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from types import ModuleType
 from typing import Any, Literal, Protocol, Self
@@ -345,7 +346,7 @@ class ToolSource:
     kind: str
     function_id: uuid.UUID
     bot_id: uuid.UUID | None
-    created_at: Any  # a datetime: creation order decides who keeps a bare tool name
+    created_at: datetime  # creation order decides who keeps a bare tool name
     title: str  # the integrator's name for it; the tool names' slug comes from it
     prompt: str  # the integrator's instruction to the model, appended to descriptions
     timezone: str  # arguments without an offset or timeZone are read in it
