@@ -146,16 +146,27 @@ async def _target(runtime: CalcomRuntime, spec: ToolSpec, wanted: str | None) ->
     return _Target(row, api_key, match[0])
 
 
+def _forget_event_types(runtime: CalcomRuntime, target: _Target) -> None:
+    """Cal.com refused the cached event type (404, 400): perhaps it was changed or deleted
+    since it was cached, so the next call fetches the list again."""
+    username = target.integration.calcom_username
+    runtime.event_types.discard(_types_key(target.api_key, username))
+
+
 async def _free(
-    calcom: CalcomClient, target: _Target, start: datetime, end: datetime, tz: ZoneInfo
+    runtime: CalcomRuntime, target: _Target, start: datetime, end: datetime, tz: ZoneInfo
 ) -> list[tuple[datetime, datetime]]:
-    slots = await calcom.slots(
-        target.api_key,
-        start=start,
-        end=end,
-        time_zone=zone_name(tz),
-        event_type_id=target.event_type.id,
-    )
+    try:
+        slots = await runtime.client.slots(
+            target.api_key,
+            start=start,
+            end=end,
+            time_zone=zone_name(tz),
+            event_type_id=target.event_type.id,
+        )
+    except (CalcomNotFound, CalcomRequestError):
+        _forget_event_types(runtime, target)
+        raise
     length = timedelta(minutes=target.event_type.length_in_minutes)
     return [(s.start, s.end or s.start + length) for s in slots]
 
@@ -168,7 +179,7 @@ async def check_availability(
     now = results.now()
     check_range(window, now=now, tz=tz)
     target = await _target(runtime, spec, args.event_type_slug)
-    slots = await _free(runtime.client, target, max(window.start, now), window.end, tz)
+    slots = await _free(runtime, target, max(window.start, now), window.end, tz)
     minutes = target.event_type.length_in_minutes
     content = results.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
     if window.notes:
@@ -186,12 +197,12 @@ async def check_availability(
 
 
 async def _alternatives(
-    calcom: CalcomClient, target: _Target, start: datetime, tz: ZoneInfo
+    runtime: CalcomRuntime, target: _Target, start: datetime, tz: ZoneInfo
 ) -> list[tuple[datetime, datetime]]:
     """Free slots around `start` (its local day and the two after), nearest first."""
     now = results.now()
     day = day_start(start.astimezone(tz).date(), tz)
-    slots = await _free(calcom, target, max(day, now), day + timedelta(days=3), tz)
+    slots = await _free(runtime, target, max(day, now), day + timedelta(days=3), tz)
     return results.nearest(slots, start)
 
 
@@ -226,12 +237,12 @@ async def create_booking(
     booking = None
     services = runtime.services
     async with calendar_lock(services.engine, services.calendar_locks, lock):
-        free = await _free(runtime.client, target, start.at, start.at + length, tz)
+        free = await _free(runtime, target, start.at, start.at + length, tz)
         if any(s == start.at for s, _ in free):
             booking = await _book(runtime, target, start.at, tz, args)
     if booking is None:
         try:
-            alternatives = await _alternatives(runtime.client, target, start.at, tz)
+            alternatives = await _alternatives(runtime, target, start.at, tz)
         except ProviderError:  # e.g. a call that spent its budget queued for the lock
             alternatives = []
         raise results.unavailable(start.at, tz, alternatives)
@@ -265,10 +276,7 @@ async def _book(
     except CalcomSlotUnavailable:  # taken outside agentcal since the re-check
         return None
     except (CalcomNotFound, CalcomRequestError):
-        # Perhaps the event type was changed or deleted in Cal.com since it was cached:
-        # the next call fetches the list again.
-        username = target.integration.calcom_username
-        runtime.event_types.discard(_types_key(target.api_key, username))
+        _forget_event_types(runtime, target)
         raise
 
 
