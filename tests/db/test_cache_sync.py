@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agentcal.db.caches import CHANNEL
 from agentcal.settings import Settings
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
@@ -28,9 +30,11 @@ from tests.runtime.support import CHECK, bot_with_own_calcom_user
 from tests.support import next_monday
 
 PROMPT = 2.0  # seconds within which a change must show on the other replica
-# Set-up changes notify too: waiting this long before caching keeps their notifications
-# from emptying the cache, so only the change under test can.
-SETTLE = 0.5
+# Set-up changes notify too: a replica must have handled them before it caches, so that
+# only the change under test can empty its cache. A marker notification, counted by
+# each replica's /metrics, says when: notifications arrive in commit order.
+MARKER = "agentcal_test_sync_marker"
+_NOTIFY = text("SELECT pg_notify(:channel, :tables)")
 _ENV: dict[str, str] = {}  # the replicas' environment, for CLI commands beside them
 
 
@@ -111,6 +115,26 @@ async def _call(client: httpx.AsyncClient, bot_id: str) -> httpx.Response:
     )  # fmt: skip
 
 
+async def _markers_seen(client: httpx.AsyncClient) -> float:
+    metrics = (await client.get("/metrics")).text
+    label = f'agentcal_cache_notifications_total{{table="{MARKER}"}} '
+    line = next((line for line in metrics.splitlines() if line.startswith(label)), None)
+    return float(line.split()[-1]) if line else 0.0
+
+
+async def _settled(engine: AsyncEngine, *replicas: httpx.AsyncClient) -> None:
+    """Return once every replica has handled all cache notifications committed so far."""
+    before = [await _markers_seen(r) for r in replicas]
+    async with engine.begin() as connection:
+        await connection.execute(_NOTIFY, {"channel": CHANNEL, "tables": MARKER})
+
+    async def all_seen() -> bool:
+        seen = [await _markers_seen(r) for r in replicas]
+        return all(now > then for now, then in zip(seen, before, strict=True))
+
+    await _soon(all_seen)
+
+
 async def _soon(check: Callable[[], Awaitable[bool]]) -> float:
     """Seconds until `check()` holds, polling; fails after PROMPT seconds."""
     loop = asyncio.get_running_loop()
@@ -122,11 +146,14 @@ async def _soon(check: Callable[[], Awaitable[bool]]) -> float:
 
 
 async def test_a_tool_switched_off_on_one_replica_is_off_on_the_other_at_once(
-    tenant: Tenant, sandbox: SandboxServer, clients: tuple[httpx.AsyncClient, ...]
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    clients: tuple[httpx.AsyncClient, ...],
+    engine: AsyncEngine,
 ) -> None:
     first, second = clients
     bot_id, integration_id, body = await bot_with_own_calcom_user(tenant, sandbox)
-    await asyncio.sleep(SETTLE)  # the notifications of the set-up have arrived
+    await _settled(engine, first, second)  # the notifications of the set-up have arrived
     warm = await _call(second, bot_id)  # the second replica caches the bot's tools
     assert warm.json()["results"][0]["ok"] is True, warm.text
     update = {k: v for k, v in body.items() if k != "apiKey"} | {"checkAvailabilityEnabled": False}
@@ -141,14 +168,14 @@ async def test_a_tool_switched_off_on_one_replica_is_off_on_the_other_at_once(
 
 
 async def test_a_token_revoked_on_one_replica_is_refused_by_the_other_at_once(
-    tenant: Tenant, clients: tuple[httpx.AsyncClient, ...]
+    tenant: Tenant, clients: tuple[httpx.AsyncClient, ...], engine: AsyncEngine
 ) -> None:
     first, second = clients
     issued = await tenant.api.post("/api/v1/access-tokens", json={"name": "sync"})
     assert issued.status_code == 201, issued.text
     token, token_id = issued.json()["token"], issued.json()["id"]
     auth = {"Authorization": f"Bearer {token}"}
-    await asyncio.sleep(SETTLE)  # the issue's own notification has reached the replicas
+    await _settled(engine, first, second)  # the issue's own notification has arrived
     assert (await second.get("/api/v1/bots", headers=auth)).status_code == 200  # now cached
     revoked = await first.delete(f"/api/v1/access-tokens/{token_id}")
     assert revoked.status_code == 204, revoked.text
@@ -160,14 +187,14 @@ async def test_a_token_revoked_on_one_replica_is_refused_by_the_other_at_once(
 
 
 async def test_a_token_revoked_by_the_cli_is_refused_by_the_servers_at_once(
-    tenant: Tenant, clients: tuple[httpx.AsyncClient, ...]
+    tenant: Tenant, clients: tuple[httpx.AsyncClient, ...], engine: AsyncEngine
 ) -> None:
     """A CLI command is a process of its own, with no caches: its commit notifies too."""
-    _, second = clients
+    first, second = clients
     issued = await tenant.api.post("/api/v1/access-tokens", json={"name": "cli-sync"})
     assert issued.status_code == 201, issued.text
     auth = {"Authorization": f"Bearer {issued.json()['token']}"}
-    await asyncio.sleep(SETTLE)  # the issue's own notification has reached the replicas
+    await _settled(engine, first, second)  # the issue's own notification has arrived
     assert (await second.get("/api/v1/bots", headers=auth)).status_code == 200  # now cached
     revoke = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "agentcal", "tokens", "revoke", issued.json()["id"],

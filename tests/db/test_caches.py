@@ -16,6 +16,7 @@ from agentcal.bots.models import Bot
 from agentcal.db.caches import TtlCache
 from agentcal.db.engine import utcnow
 from agentcal.tenancy.models import Unit
+from tests.db.support import notifications_drained
 from tests.factories import Tenant
 
 KEY = ("bot", "reception")
@@ -96,6 +97,7 @@ def test_invalidate_empties_it_and_drops_puts_of_the_generation_before() -> None
 async def test_a_commit_adding_a_row_of_a_watched_table_empties_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
+    await notifications_drained(sessionmaker)  # no earlier commit empties it meanwhile
     cache = _cache()
     async with sessionmaker() as session:
         session.add(_bot(tenant))
@@ -133,6 +135,7 @@ async def test_a_commit_deleting_a_row_of_a_watched_table_empties_it(
 async def test_a_commit_touching_only_other_tables_keeps_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
+    await notifications_drained(sessionmaker)
     cache = _cache()
     async with sessionmaker() as session:
         session.add(Unit(institution_id=uuid.UUID(tenant.institution_id), name="Support"))
@@ -140,6 +143,7 @@ async def test_a_commit_touching_only_other_tables_keeps_it(
     async with sessionmaker() as session:
         await session.execute(update(Unit).values(name=Unit.name + " (old)"))
         await session.commit()
+    await notifications_drained(sessionmaker)  # on PostgreSQL, what the commits notified too
     assert cache.get(KEY) == "cached"
     # The unit cache of the same commits would have been emptied.
     units = _cache({"units"})
@@ -154,16 +158,19 @@ async def test_a_commit_that_only_reads_keeps_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
     await _saved_bot(sessionmaker, tenant)
+    await notifications_drained(sessionmaker)  # the set-up's commit empties it no more
     cache = _cache()
     async with sessionmaker() as session:
         assert len((await session.scalars(select(Bot))).all()) == 1
         await session.commit()
+    await notifications_drained(sessionmaker)  # on PostgreSQL, what the commit notified too
     assert cache.get(KEY) == "cached"
 
 
 async def test_a_rolled_back_change_keeps_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
+    await notifications_drained(sessionmaker)
     cache = _cache()
     async with sessionmaker() as session:
         session.add(_bot(tenant))
@@ -172,6 +179,7 @@ async def test_a_rolled_back_change_keeps_it(
         # A later commit of the same session counts only its own changes.
         session.add(Unit(institution_id=uuid.UUID(tenant.institution_id), name="Support"))
         await session.commit()
+    await notifications_drained(sessionmaker)  # on PostgreSQL, what the commit notified too
     assert cache.get(KEY) == "cached"
     async with sessionmaker() as session:
         assert (await session.scalars(select(Bot))).all() == []
@@ -218,6 +226,7 @@ async def test_a_committed_bulk_statement_on_a_watched_table_empties_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant, statement: BulkStatement
 ) -> None:
     bot = await _saved_bot(sessionmaker, tenant)
+    await notifications_drained(sessionmaker)  # the set-up's commit empties it no more
     cache = _cache()
     async with sessionmaker() as session:
         result = await session.execute(statement(tenant, bot.id))
@@ -231,12 +240,17 @@ async def test_a_rolled_back_bulk_statement_keeps_it(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant
 ) -> None:
     bot = await _saved_bot(sessionmaker, tenant)
+    # The set-up's commit (and the test's before) notified `bots`: wait until that has
+    # reached this process, or it would empty the cache made now.
+    await notifications_drained(sessionmaker)
     cache = _cache()
     async with sessionmaker() as session:
         await session.execute(update(Bot).where(Bot.id == bot.id).values(name="Renamed"))
         await session.rollback()
         session.add(Unit(institution_id=uuid.UUID(tenant.institution_id), name="Support"))
         await session.commit()
+    # On PostgreSQL, the rolled-back statement's notification must never arrive either.
+    await notifications_drained(sessionmaker)
     assert cache.get(KEY) == "cached"
     async with sessionmaker() as session:
         assert (await session.scalars(select(Bot.name))).all() == ["Reception"]
@@ -250,6 +264,7 @@ async def test_a_value_read_before_a_commit_is_not_kept_after_it(
 ) -> None:
     """A reader takes the generation, reads, and is overtaken by a commit before it puts."""
     bot = await _saved_bot(sessionmaker, tenant)
+    await notifications_drained(sessionmaker)  # only the writer's commit may drop the put
     cache: TtlCache[uuid.UUID, str] = TtlCache({"bots"}, ttl=60)
     read = asyncio.Event()
     committed = asyncio.Event()
@@ -272,7 +287,9 @@ async def test_a_value_read_before_a_commit_is_not_kept_after_it(
 
     await asyncio.gather(reader(), writer())
     assert cache.get(bot.id) is None  # the stale "Reception" was dropped
-    # A reader that starts after the commit keeps what it read.
+    # A reader that starts after the commit (and, on PostgreSQL, after its notification
+    # came back) keeps what it read.
+    await notifications_drained(sessionmaker)
     generation = cache.generation
     async with sessionmaker() as session:
         name = (await session.scalars(select(Bot.name).where(Bot.id == bot.id))).one()

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentcal.db import sqlite_driver
 from agentcal.db.engine import create_engine
+from tests.support import wait_until
 
 SCHEMA = "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, payload BLOB)"
 INSERT = text("INSERT INTO items (name) VALUES (:name)")
@@ -43,6 +44,13 @@ async def _insert(engine: AsyncEngine, name: str) -> None:
 def _write_lock_held(path: Path) -> bool:
     """Whether this loop's in-process write lock of `path` is taken right now."""
     return sqlite_driver._write_lock(os.path.abspath(path)).locked()
+
+
+def _queued(path: Path) -> int:
+    """How many writers of this loop wait for `path`'s in-process write lock right now."""
+    # asyncio.Lock keeps its waiters' futures in `_waiters` (None before the first wait).
+    waiters = sqlite_driver._write_lock(os.path.abspath(path))._waiters
+    return len(waiters or ())
 
 
 @pytest.fixture
@@ -220,7 +228,7 @@ async def test_two_write_transactions_of_one_engine_serialize(
 
 
 async def test_writers_of_this_process_get_the_lock_in_the_order_they_asked(
-    db: AsyncEngine,
+    db: AsyncEngine, db_path: Path
 ) -> None:
     release = asyncio.Event()
     a_inserted = asyncio.Event()
@@ -236,7 +244,7 @@ async def test_writers_of_this_process_get_the_lock_in_the_order_they_asked(
     waiters = []
     for i in range(5):
         waiters.append(asyncio.create_task(_insert(db, f"w{i}")))
-        await asyncio.sleep(0.03)
+        await wait_until(lambda: _queued(db_path) == len(waiters))  # w{i} asked: it waits
     release.set()
     async with asyncio.timeout(5):
         await asyncio.gather(holder, *waiters)
@@ -393,7 +401,7 @@ async def test_a_cancelled_waiter_for_the_write_lock_leaves_it_free(
     holder = asyncio.create_task(a())
     await a_inserted.wait()
     waiter = asyncio.create_task(_insert(db, "cancelled"))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: _queued(db_path) == 1)
     assert not waiter.done()  # queued behind A
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -420,7 +428,7 @@ async def test_a_waiter_cancelled_just_as_the_lock_is_handed_to_it_leaves_it_fre
         waiter = asyncio.create_task(
             second.cursor().execute("INSERT INTO items (name) VALUES ('cancelled')")
         )
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: _queued(db_path) == 1)
         assert not waiter.done()  # queued behind `first`
         await first.commit()  # hands the lock to the waiter, without yielding...
         waiter.cancel()  # ...which is cancelled before it could run
@@ -443,7 +451,9 @@ async def test_a_writer_cancelled_while_another_process_holds_the_lock_leaves_it
 ) -> None:
     async with other_process_holding(db_path, hold=None) as holder:
         waiter = asyncio.create_task(_insert(db, "cancelled"))
-        await asyncio.sleep(0.1)  # retrying BEGIN IMMEDIATE, with this process's lock taken
+        # Retrying BEGIN IMMEDIATE, with this process's lock taken (taking a free lock and
+        # the first BEGIN never yield: a writer seen holding it waits to try again).
+        await wait_until(lambda: _write_lock_held(db_path))
         assert not waiter.done()
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -467,7 +477,7 @@ async def test_a_statement_cancelled_while_retrying_begin_leaves_its_connection_
             waiter = asyncio.create_task(
                 connection.cursor().execute("INSERT INTO items (name) VALUES ('cancelled')")
             )
-            await asyncio.sleep(0.1)
+            await wait_until(lambda: _write_lock_held(db_path))
             assert not waiter.done()  # retrying BEGIN IMMEDIATE
             waiter.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -621,7 +631,10 @@ async def test_no_checkpoint_runs_below_checkpoint_bytes(
     monkeypatch.setattr(sqlite_driver, "CHECKPOINT_BYTES", 64 * 1024 * 1024)
     size_before = db_path.stat().st_size
     await _write_payloads(db, 20)
-    await asyncio.sleep(0.2)
+    # A checkpoint is started by a commit, and holds `_running` until it has finished:
+    # once that is free, any checkpoint the writes started has done its work.
+    checkpointer = sqlite_driver._checkpointers[os.path.abspath(db_path)]
+    await wait_until(lambda: not checkpointer._running.locked())
     assert db_path.stat().st_size == size_before
     assert Path(f"{db_path}-wal").stat().st_size >= 20 * PAYLOAD
 

@@ -18,6 +18,7 @@ import asyncio
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 from sqlalchemy.engine import URL
 
 from agentcal.db import caches
@@ -32,8 +33,20 @@ def _dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# Handled notifications by table: an operator sees replicas keeping in step, and a test
+# can wait until a replica has handled everything committed before a marker it sent.
+NOTIFICATIONS = Counter(
+    "agentcal_cache_notifications_total",
+    "Cache notifications from other processes handled, by changed table",
+    ["table"],
+)
+
+
 def _on_notify(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
-    caches.invalidate_tables(set(payload.split(",")))
+    tables = set(payload.split(","))
+    caches.invalidate_tables(tables)
+    for table in tables:
+        NOTIFICATIONS.labels(table).inc()
 
 
 async def listen_forever(url: URL) -> None:
