@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,11 +25,20 @@ def next_monday() -> date:
 
 
 async def wait_until(
-    condition: Callable[[], bool], *, timeout: float = 5.0, interval: float = 0.005
+    condition: Callable[[], bool | Awaitable[bool]],
+    *,
+    timeout: float = 5.0,
+    interval: float = 0.005,
 ) -> None:
-    """Return as soon as `condition()` holds; fail the test if it does not within `timeout`."""
+    """Return as soon as `condition()` holds (it may be a coroutine function); fail the
+    test if it does not within `timeout`."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout} s and this never held: {condition}")
         await asyncio.sleep(interval)
@@ -41,6 +51,7 @@ class Request:
 
     method: str
     path: str
+    client: str  # the `X-Test-Client` header of the request ("" without one)
     began: int
     ended: int = -1
 
@@ -64,7 +75,8 @@ class InFlight:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = Request(scope["method"], scope["path"], next(self._events))
+        client = dict(scope["headers"]).get(b"x-test-client", b"").decode()
+        request = Request(scope["method"], scope["path"], client, next(self._events))
         self.requests.append(request)
         self._now += 1
         self.most = max(self.most, self._now)
@@ -74,10 +86,18 @@ class InFlight:
             self._now -= 1
             request.ended = next(self._events)
 
-    def client(self, token: str) -> httpx.AsyncClient:
-        """A client of the app, through this recorder, sending `token`."""
+    def client(self, token: str, name: str = "") -> httpx.AsyncClient:
+        """A client of the app, through this recorder, sending `token`; the requests it
+        sends are recorded under `name`."""
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self),
             base_url="http://agentcal.test",
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", "X-Test-Client": name},
         )
+
+    def of(self, answer: httpx.Response) -> Request:
+        """The recorded request that got this answer (by its client's name, which must
+        have sent one request only)."""
+        name = answer.request.headers["X-Test-Client"]
+        (request,) = (r for r in self.requests if r.client == name)
+        return request

@@ -1,9 +1,10 @@
 """Concurrent requests on one object: a write racing a DELETE never becomes a 500.
 
-A round counts as a race only if the DELETE landed among the writes: some of them
-answered before it (200/201) and some after (404). Rounds are repeated, with a fresh
-object each, until one raced; a test whose writes never overlapped the DELETE fails
-instead of passing on nothing.
+A round counts as a race only if some writes were being handled while the DELETE was
+(recorded around the app, not inferred) and the DELETE landed among the writes: some of
+them answered 200/201 and some 404. Rounds are repeated, with a fresh object each, until
+one raced; a test whose writes never overlapped the DELETE fails instead of passing on
+nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from tests.factories import Tenant, calcom_body, calcom_update_body, google_function_body
+from tests.support import InFlight
 
 ROUNDS = 10  # each round's interleaving is up to the event loop: try again, bounded
 
@@ -25,14 +27,22 @@ async def _race(
     delete: Callable[[httpx.AsyncClient, str], Awaitable[httpx.Response]],
 ) -> set[int]:
     """Race 20 writes with one DELETE issued among them until the DELETE lands between
-    writes; every status seen over the rounds."""
+    writes, while some of them are being handled; every status seen over the rounds.
+
+    Every round, each answer must agree with the order the app handled the requests in
+    (recorded by `InFlight`): a write that was answered before the DELETE began found the
+    object, one that began after the DELETE had answered (it commits before answering)
+    did not."""
     seen: set[int] = set()
-    clients = [tenant.client() for _ in range(21)]
+    overlapped = 0
     for _ in range(ROUNDS):
         ident = await create()
+        recorder = InFlight(tenant.app)
+        clients = [recorder.client(tenant.token, f"write-{i}") for i in range(20)]
+        deleting = recorder.client(tenant.token, "delete")
         answers = await asyncio.gather(
             *(writes(c, ident) for c in clients[:10]),
-            delete(clients[20], ident),
+            delete(deleting, ident),
             *(writes(c, ident) for c in clients[10:20]),
         )
         statuses = {a.status_code for a in answers}
@@ -40,10 +50,28 @@ async def _race(
         assert not any(s >= 500 for s in statuses), [
             a.text for a in answers if a.status_code >= 500
         ]
-        written = [a.status_code for i, a in enumerate(answers) if i != 10]
-        if any(s in (200, 201) for s in written) and 404 in written:
+        deleted = answers.pop(10)
+        assert deleted.status_code == 204, deleted.text
+        gone = recorder.of(deleted)
+        for answer in answers:
+            request = recorder.of(answer)
+            if request.ended < gone.began:
+                assert answer.status_code in (200, 201), (request, answer.text)
+            elif request.began > gone.ended:
+                assert answer.status_code == 404, (request, answer.text)
+            else:
+                assert request.overlaps(gone)
+                assert answer.status_code in (200, 201, 404), (request, answer.text)
+        racing = [recorder.of(a) for a in answers if recorder.of(a).overlaps(gone)]
+        overlapped += bool(racing)
+        written = [a.status_code for a in answers]
+        if racing and any(s in (200, 201) for s in written) and 404 in written:
+            assert recorder.most >= 2
             return seen
-    raise AssertionError(f"no round raced the DELETE with the writes; statuses seen: {seen}")
+    raise AssertionError(
+        f"no round raced the DELETE with the writes ({overlapped} of {ROUNDS} rounds had a "
+        f"write in flight during the DELETE); statuses seen: {seen}"
+    )
 
 
 async def test_puts_racing_a_delete_of_an_integration_answer_200_or_404(tenant: Tenant) -> None:

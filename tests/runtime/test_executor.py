@@ -26,7 +26,7 @@ from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.providers.calcom.support import bot_with_calcom, call_tools
-from tests.support import next_monday
+from tests.support import next_monday, wait_until
 
 
 def test_content_lists_fewer_times_rather_than_passing_600_characters() -> None:
@@ -76,9 +76,22 @@ async def test_a_caller_hanging_up_mid_booking_leaves_it_finished_and_replayable
                 {"start": f"{next_monday()}T09:00", "attendeeName": "Hal",
                  "attendeeEmail": "hal@example.com"})  # fmt: skip
     caller = asyncio.create_task(execute(app.state.runtime, tools, scope, call))
-    await asyncio.sleep(0.15)  # the booking request is on its way
+    # The booking request is on its way: it reached the sandbox (and took the fault that
+    # delays its answer), and the caller is still waiting for it.
+    await wait_until(lambda: not sandbox.state.faults.rules)
+    assert not caller.done()
     caller.cancel()
-    await asyncio.sleep(0.6)  # the shielded call finishes on its own
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+
+    async def recorded() -> bool:  # the shielded call finishes on its own, and records
+        async with app.state.sessionmaker() as session:
+            outcome = await session.scalar(
+                select(ToolCallRecord.outcome).where(ToolCallRecord.call_id == "hang-up")
+            )
+        return outcome is not None
+
+    await wait_until(recorded)
     assert len(sandbox.calcom.bookings) == 1
     replay = await execute(app.state.runtime, tools, scope, call)  # the client retries
     assert replay.ok is True
@@ -98,11 +111,16 @@ async def test_the_purge_task_deletes_expired_keys(app: FastAPI) -> None:
             update(IdempotencyRecord).values(expires_at=utcnow() - timedelta(seconds=1))
         )
     task = asyncio.create_task(idempotency.purge_forever(engine, every=0.01))
-    await asyncio.sleep(0.1)
-    task.cancel()
-    async with sessions() as session:
-        left = await session.scalar(select(func.count()).select_from(IdempotencyRecord))
-    assert left == 0
+
+    async def purged() -> bool:
+        async with sessions() as session:
+            left = await session.scalar(select(func.count()).select_from(IdempotencyRecord))
+        return left == 0
+
+    try:
+        await wait_until(purged)
+    finally:
+        task.cancel()
 
 
 # ------------------------------------------------------- the final write (audit + result)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentcal.crypto.keyring import Keyring, generate_key
@@ -18,6 +20,7 @@ from agentcal.errors import Conflict
 from agentcal.runtime import idempotency
 from agentcal.runtime.idempotency import Claim, IdempotencyConflict, arguments_hash
 from agentcal.runtime.models import IdempotencyRecord
+from tests.support import wait_until
 
 RESULT = {"ok": True, "content": "Booked Monday 10:00 with Ada (ada@example.com)."}
 KEYRING = Keyring.from_text(generate_key())
@@ -35,6 +38,22 @@ async def claim(engine: AsyncEngine, scope: str, key: str, args_hash: str, **opt
 async def complete(engine: AsyncEngine, record_id: Any, result: dict[str, Any]) -> None:
     async with engine.begin() as connection:
         await idempotency.complete(connection, KEYRING, record_id, result)
+
+
+@contextmanager
+def key_lookups(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements that read the idempotency keys through `engine` meanwhile."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "idempotency_keys" in statement:
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
 
 
 def test_the_hash_ignores_key_order_and_spacing() -> None:
@@ -116,9 +135,11 @@ async def test_a_repeat_waits_for_the_running_call_and_replays_it(
     sessions: Any, engine: AsyncEngine
 ) -> None:
     first = await claim(engine, "bot:1", "call-3", "h1")
-    repeat = asyncio.create_task(claim(engine, "bot:1", "call-3", "h1", poll=0.01))
-    await asyncio.sleep(0.1)
-    assert not repeat.done()  # it waits, it does not run the call a second time
+    with key_lookups(engine) as lookups:
+        repeat = asyncio.create_task(claim(engine, "bot:1", "call-3", "h1", poll=0.01))
+        # It waits: it has found the key held by the running call, again and again...
+        await wait_until(lambda: len(lookups) >= 3)
+    assert not repeat.done()  # ...and it does not run the call a second time
     await complete(engine, first.record_id, RESULT)
     assert (await repeat).replay == RESULT
 

@@ -32,6 +32,7 @@ from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.providers.google_calendar.functions_support import body_for, stored_plugin
 from tests.providers.google_calendar.support import Account, google_client, new_account
+from tests.support import wait_until
 
 TOKEN_URL = "/google/token"
 
@@ -345,7 +346,9 @@ async def test_a_put_with_new_tokens_wins_over_a_refresh_failing_meanwhile(
     refreshing = asyncio.create_task(
         access_token_for(app.state.sessionmaker, keyring, google, await _plugin(app, function_id))
     )
-    await asyncio.sleep(0.1)  # the refresh is now waiting on the token endpoint
+    # The refresh is now waiting on the token endpoint: its request took the slow fault.
+    await wait_until(lambda: not sandbox.state.faults.rules)
+    assert not refreshing.done()
     fresh = await new_account(sandbox)
     body = body_for(
         tenant,

@@ -276,6 +276,7 @@ async def test_create_masks_every_secret(tenant: Tenant) -> None:
 
 async def test_create_without_optional_secrets_answers_null(tenant: Tenant) -> None:
     response = await tenant.api.post(f"{BASE}/", json=body_for(tenant))
+    assert response.status_code == 201, response.text
     assert_masked(response.json(), refresh=False, target=False)
     assert_no_secret(response, GOOGLE_ACCESS_TOKEN)
 
@@ -441,8 +442,10 @@ async def test_list_filters_by_unit(tenant: Tenant) -> None:
     mine = await create(tenant)
     theirs = await create(tenant, unityId=other_unit)
     response = await tenant.api.get(f"{BASE}/", params={"unityId": tenant.unit_id})
+    assert response.status_code == 200, response.text
     assert [f["id"] for f in response.json()["data"]] == [mine["id"]]
     response = await tenant.api.get(f"{BASE}/", params={"unityId": other_unit})
+    assert response.status_code == 200, response.text
     assert [f["id"] for f in response.json()["data"]] == [theirs["id"]]
 
 
@@ -479,6 +482,7 @@ async def test_list_shows_only_the_callers_institution(
     mine = await create(tenant)
     await create(other_tenant)
     response = await tenant.api.get(f"{BASE}/")
+    assert response.status_code == 200, response.text
     assert [f["id"] for f in response.json()["data"]] == [mine["id"]]
 
 
@@ -486,6 +490,7 @@ async def test_list_paginates_with_a_next_link(tenant: Tenant) -> None:
     created = [(await create(tenant, name=f"Agenda {i}"))["id"] for i in range(3)]
     newest_first = created[::-1]
     response = await tenant.api.get(f"{BASE}/", params={"limit": 2})
+    assert response.status_code == 200, response.text
     assert [f["id"] for f in response.json()["data"]] == newest_first[:2]
     link = response.headers["link"]
     assert link.endswith('; rel="next"')
@@ -493,6 +498,7 @@ async def test_list_paginates_with_a_next_link(tenant: Tenant) -> None:
     assert "page=2" in next_url
     assert "limit=2" in next_url
     response = await tenant.api.get(next_url)
+    assert response.status_code == 200, response.text
     assert [f["id"] for f in response.json()["data"]] == newest_first[2:]
     assert "link" not in response.headers
 
@@ -590,11 +596,13 @@ async def test_put_refresh_token_is_kept_when_omitted_and_cleared_by_null(
 ) -> None:
     function = await create(tenant, googleCalendar={"googleRefreshToken": GOOGLE_REFRESH_TOKEN})
     response = await tenant.api.put(f"{BASE}/{function['id']}", json=update_body(tenant))
+    assert response.status_code == 200, response.text
     assert plugin_of(response.json())["googleRefreshToken"] == MASK
     assert (await open_secrets(app, function["id"]))["refresh"] == GOOGLE_REFRESH_TOKEN
 
     body = update_body(tenant, googleCalendar={"googleRefreshToken": None})
     response = await tenant.api.put(f"{BASE}/{function['id']}", json=body)
+    assert response.status_code == 200, response.text
     assert plugin_of(response.json())["googleRefreshToken"] is None
     assert (await open_secrets(app, function["id"]))["refresh"] is None
     assert (await open_secrets(app, function["id"]))["token"] == GOOGLE_ACCESS_TOKEN
@@ -682,6 +690,7 @@ async def test_put_changes_extensions(tenant: Tenant) -> None:
     function = await create(tenant)
     body = update_body(tenant, googleCalendar=CUSTOM_RULES)
     response = await tenant.api.put(f"{BASE}/{function['id']}", json=body)
+    assert response.status_code == 200, response.text
     plugin = plugin_of(response.json())
     for key, value in CUSTOM_RULES.items():
         assert plugin[key] == value, key
@@ -716,6 +725,7 @@ async def test_put_notification_settings_and_target(app: FastAPI, tenant: Tenant
         tenant, googleCalendar={"notificationType": None, "notificationTarget": None}
     )
     response = await tenant.api.put(f"{BASE}/{function['id']}", json=body)
+    assert response.status_code == 200, response.text
     assert plugin_of(response.json())["notificationType"] is None
     assert plugin_of(response.json())["notificationTarget"] is None
     assert (await open_secrets(app, function["id"]))["target"] is None
@@ -746,10 +756,13 @@ async def test_put_links_keeps_and_unlinks_a_bot(tenant: Tenant) -> None:
     bot_id = await make_bot(tenant)
     url = f"{BASE}/{function['id']}"
     response = await tenant.api.put(url, json=update_body(tenant, botId=bot_id))
+    assert response.status_code == 200, response.text
     assert response.json()["botId"] == bot_id
     response = await tenant.api.put(url, json=update_body(tenant))
+    assert response.status_code == 200, response.text
     assert response.json()["botId"] == bot_id
     response = await tenant.api.put(url, json=update_body(tenant, botId=None))
+    assert response.status_code == 200, response.text
     assert response.json()["botId"] is None
     assert (await tenant.api.get(url)).json()["botId"] is None
 
@@ -758,11 +771,14 @@ async def test_put_sets_is_activated(tenant: Tenant) -> None:
     function = await create(tenant)
     url = f"{BASE}/{function['id']}"
     response = await tenant.api.put(url, json=update_body(tenant, isActivated=False))
+    assert response.status_code == 200, response.text
     assert response.json()["isActivated"] is False
     response = await tenant.api.put(url, json=update_body(tenant))
+    assert response.status_code == 200, response.text
     assert response.json()["isActivated"] is False
     assert (await tenant.api.get(url)).json()["isActivated"] is False
     response = await tenant.api.put(url, json=update_body(tenant, isActivated=True))
+    assert response.status_code == 200, response.text
     assert response.json()["isActivated"] is True
 
 
