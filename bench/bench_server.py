@@ -35,9 +35,11 @@ def create() -> Any:
             types = await client.get(
                 "/v2/event-types",
                 params={"username": body["username"]},
-                headers={"Authorization": f"Bearer {body['apiKey']}",
-                         "cal-api-version": "2024-06-14"},
-            )  # fmt: skip
+                headers={
+                    "Authorization": f"Bearer {body['apiKey']}",
+                    "cal-api-version": "2024-06-14",
+                },
+            )
             types.raise_for_status()
         response = await client.get(
             "/v2/slots",

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from support import bootstrap, free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,19 +117,35 @@ def main() -> None:
     boot = bootstrap(env)
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "bench_server:create",
-         "--app-dir", str(ROOT / "bench"), "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench_server:create",
+            "--app-dir",
+            str(ROOT / "bench"),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         env=env,
-    )  # fmt: skip
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(f"{base}/readyz")
         body = {
-            "title": "Calcom", "unitId": boot["unitId"], "apiKey": "cal_live_bench",
-            "calcomUsername": "bench", "timezone": "UTC", "prompt": "bench",
-            "checkAvailabilityEnabled": True, "createBookingEnabled": True,
-        }  # fmt: skip
+            "title": "Calcom",
+            "unitId": boot["unitId"],
+            "apiKey": "cal_live_bench",
+            "calcomUsername": "bench",
+            "timezone": "UTC",
+            "prompt": "bench",
+            "checkAvailabilityEnabled": True,
+            "createBookingEnabled": True,
+        }
         created = httpx.post(
             f"{base}/api/v1/calcom/integration",
             json=body,

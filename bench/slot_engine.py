@@ -105,11 +105,22 @@ def main() -> None:
     gc.collect()
     for index, (label, hours, presorted) in enumerate(cases):
         rules = AvailabilityRules.from_settings(
-            timezone=args.zone, working_hours=hours, slot_minutes=30, min_notice_minutes=60,
-            buffer_minutes=10, horizon_days=args.days,
-        )  # fmt: skip
-        wall, cpu, slots = measure(rules, now=now, days=args.days, count=args.busy,
-                                   runs=args.runs, seed=args.seed, presorted=presorted)  # fmt: skip
+            timezone=args.zone,
+            working_hours=hours,
+            slot_minutes=30,
+            min_notice_minutes=60,
+            buffer_minutes=10,
+            horizon_days=args.days,
+        )
+        wall, cpu, slots = measure(
+            rules,
+            now=now,
+            days=args.days,
+            count=args.busy,
+            runs=args.runs,
+            seed=args.seed,
+            presorted=presorted,
+        )
         (wall_median, wall_p95), (cpu_median, cpu_p95) = figures(wall), figures(cpu)
         verdict = "ok" if wall_median <= BAR_MS and cpu_p95 <= BAR_MS else "ABOVE BAR"
         print(

@@ -36,9 +36,22 @@ def wait_ready(url: str, timeout: float = 30) -> float:
 def bootstrap(env: dict[str, str]) -> dict[str, Any]:
     """An institution, a unit and an admin token (`agentcal admin bootstrap --json`)."""
     out = subprocess.run(
-        [*AGENTCAL, "admin", "bootstrap", "--institution", "Bench", "--unit", "Bench",
-         "--user", "bench@example.com", "--json"],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            *AGENTCAL,
+            "admin",
+            "bootstrap",
+            "--institution",
+            "Bench",
+            "--unit",
+            "Bench",
+            "--user",
+            "bench@example.com",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     boot: dict[str, Any] = json.loads(out)
     return boot

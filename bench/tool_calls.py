@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from support import bootstrap, free_port, wait_ready
 
 
@@ -66,11 +67,22 @@ def main() -> None:
     # FastAPI baseline of bench_server.py beside it in the same process.
     subprocess.run([*agentcal, "migrate"], env=env, check=True, capture_output=True)
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "bench_server:create",
-         "--app-dir", str(Path(__file__).parent), "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench_server:create",
+            "--app-dir",
+            str(Path(__file__).parent),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         env=env,
-    )  # fmt: skip
+    )
     try:
         wait_ready(f"{sandbox_url}/sandbox/calcom/bookings")
         wait_ready(f"{api_url}/readyz")
@@ -80,11 +92,19 @@ def main() -> None:
         bot = api.post("/api/v1/bots", json={"name": "Bench", "unitId": boot["unitId"]}).json()
         api.post(
             "/api/v1/calcom/integration",
-            json={"title": "Demo", "unitId": boot["unitId"], "apiKey": "cal_sandbox_demo",
-                  "calcomUsername": "demo", "timezone": "America/Sao_Paulo", "prompt": "bench",
-                  "checkAvailabilityEnabled": True, "createBookingEnabled": True,
-                  "botId": bot["id"], "defaultEventTypeSlug": "30min"},
-        ).raise_for_status()  # fmt: skip
+            json={
+                "title": "Demo",
+                "unitId": boot["unitId"],
+                "apiKey": "cal_sandbox_demo",
+                "calcomUsername": "demo",
+                "timezone": "America/Sao_Paulo",
+                "prompt": "bench",
+                "checkAvailabilityEnabled": True,
+                "createBookingEnabled": True,
+                "botId": bot["id"],
+                "defaultEventTypeSlug": "30min",
+            },
+        ).raise_for_status()
         tool = api.get(f"/api/v1/bots/{bot['id']}/tools").json()["tools"][0]["function"]["name"]
         day = dt.date.today() + dt.timedelta(days=(7 - dt.date.today().weekday()) or 7)
         window = {"start": f"{day}T03:00:00Z", "end": f"{day + dt.timedelta(days=1)}T03:00:00Z"}
@@ -92,9 +112,10 @@ def main() -> None:
 
         def event_type_id() -> str:
             types = sandbox.get(
-                "/calcom/v2/event-types", params={"username": "demo"},
+                "/calcom/v2/event-types",
+                params={"username": "demo"},
                 headers={**calcom_headers, "cal-api-version": "2024-06-14"},
-            )  # fmt: skip
+            )
             return str(types.json()["data"][0]["id"])
 
         cached_event_type = event_type_id()
@@ -104,15 +125,23 @@ def main() -> None:
             event_type = event_type_id() if args.cold else cached_event_type
             sandbox.get(
                 "/calcom/v2/slots",
-                params={**window, "timeZone": "America/Sao_Paulo", "format": "range",
-                        "eventTypeId": event_type},
+                params={
+                    **window,
+                    "timeZone": "America/Sao_Paulo",
+                    "format": "range",
+                    "eventTypeId": event_type,
+                },
                 headers={**calcom_headers, "cal-api-version": "2024-09-04"},
-            ).raise_for_status()  # fmt: skip
+            ).raise_for_status()
             return time.perf_counter() - started
 
-        bare_body = {**window, "timeZone": "America/Sao_Paulo", "eventTypeId": cached_event_type,
-                     "apiKey": "cal_sandbox_demo",
-                     "username": "demo" if args.cold else ""}  # fmt: skip
+        bare_body = {
+            **window,
+            "timeZone": "America/Sao_Paulo",
+            "eventTypeId": cached_event_type,
+            "apiKey": "cal_sandbox_demo",
+            "username": "demo" if args.cold else "",
+        }
 
         def through_bare_fastapi() -> float:
             started = time.perf_counter()
@@ -123,9 +152,16 @@ def main() -> None:
             started = time.perf_counter()
             response = api.post(
                 f"/api/v1/bots/{bot['id']}/tool-calls",
-                json={"toolCalls": [{"id": f"bench-{i}", "name": tool,
-                                     "arguments": {"startDate": day.isoformat()}}]},
-            )  # fmt: skip
+                json={
+                    "toolCalls": [
+                        {
+                            "id": f"bench-{i}",
+                            "name": tool,
+                            "arguments": {"startDate": day.isoformat()},
+                        }
+                    ]
+                },
+            )
             elapsed = time.perf_counter() - started
             assert response.json()["results"][0]["ok"], response.text
             return elapsed
@@ -151,12 +187,16 @@ def main() -> None:
 
     ms = 1000
     caches = "caches off" if args.cold else "caches on"
-    print(f"{args.calls} alternating triples; agentcal on SQLite, one process, {caches}; "
-          "sandbox 0 ms latency")  # fmt: skip
+    print(
+        f"{args.calls} alternating triples; agentcal on SQLite, one process, {caches}; "
+        "sandbox 0 ms latency"
+    )
 
     def line(label: str, values: list[float]) -> str:
-        return (f"{label:28s}: p50 {statistics.median(values) * ms:6.2f} ms  "
-                f"p99 {percentile(values, 0.99) * ms:6.2f} ms")  # fmt: skip
+        return (
+            f"{label:28s}: p50 {statistics.median(values) * ms:6.2f} ms  "
+            f"p99 {percentile(values, 0.99) * ms:6.2f} ms"
+        )
 
     print(line("provider call direct", directs))
     print(line("through a bare FastAPI proxy", bares))

@@ -58,9 +58,17 @@ def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 def bootstrap(env: dict[str, str], institution: str = "Acme") -> dict[str, str]:
     code, out, _ = run(
-        env, "admin", "bootstrap", "--institution", institution, "--unit", "Sales",
-        "--user", "ana@acme.test", "--json",
-    )  # fmt: skip
+        env,
+        "admin",
+        "bootstrap",
+        "--institution",
+        institution,
+        "--unit",
+        "Sales",
+        "--user",
+        "ana@acme.test",
+        "--json",
+    )
     assert code == 0
     return json.loads(out)
 
@@ -75,9 +83,18 @@ async def test_bootstrap_json_prints_one_object_whose_token_works(
     env: dict[str, str], app: FastAPI
 ) -> None:
     code, out, _ = await asyncio.to_thread(
-        run, env, "admin", "bootstrap", "--institution", "Acme", "--unit", "Sales",
-        "--user", "Ana@Acme.test", "--json",
-    )  # fmt: skip
+        run,
+        env,
+        "admin",
+        "bootstrap",
+        "--institution",
+        "Acme",
+        "--unit",
+        "Sales",
+        "--user",
+        "Ana@Acme.test",
+        "--json",
+    )
     assert code == 0
     assert out.count("\n") == 1
     result = json.loads(out)
@@ -126,9 +143,16 @@ def test_bootstrap_refuses_an_invalid_email(env: dict[str, str]) -> None:
 def test_bootstrap_refuses_an_email_that_lowercasing_makes_too_long(env: dict[str, str]) -> None:
     # 'İ' lowercases to two characters: 134 characters become 264, past the column.
     code, _, err = run(
-        env, "admin", "bootstrap", "--institution", "Acme", "--unit", "Sales",
-        "--user", "İ" * 130 + "@a.bc",
-    )  # fmt: skip
+        env,
+        "admin",
+        "bootstrap",
+        "--institution",
+        "Acme",
+        "--unit",
+        "Sales",
+        "--user",
+        "İ" * 130 + "@a.bc",
+    )
     assert code == 2
     assert "--user must be 1-254 characters" in err
 
@@ -137,9 +161,18 @@ async def test_tokens_create_issues_a_working_token(env: dict[str, str], app: Fa
     await asyncio.to_thread(bootstrap, env)
     before = datetime.now(UTC)
     code, out, _ = await asyncio.to_thread(
-        run, env, "tokens", "create", "--user", "ana@acme.test", "--name", "voice-bot",
-        "--expires-in-days", "30", "--json",
-    )  # fmt: skip
+        run,
+        env,
+        "tokens",
+        "create",
+        "--user",
+        "ana@acme.test",
+        "--name",
+        "voice-bot",
+        "--expires-in-days",
+        "30",
+        "--json",
+    )
     after = datetime.now(UTC)
     assert code == 0
     issued = json.loads(out)
@@ -314,8 +347,10 @@ def test_sandbox_command_serves_the_demo_accounts(tmp_path: Path) -> None:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentcal", "sandbox", "--port", str(port)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _wait_ready(f"http://127.0.0.1:{port}/docs", proc)
         me = httpx.get(
@@ -333,18 +368,43 @@ def test_serve_with_sandbox_points_the_providers_at_it(tmp_path: Path) -> None:
     """`serve --sandbox`: the API reads event types live from the sandbox it started."""
     port, sandbox_port = _free_port(), _free_port()
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCAL_")}
-    cmd = [sys.executable, "-m", "agentcal", "serve", "--port", str(port), "--sandbox",
-           "--sandbox-port", str(sandbox_port)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "agentcal",
+        "serve",
+        "--port",
+        str(port),
+        "--sandbox",
+        "--sandbox-port",
+        str(sandbox_port),
+    ]
     proc = subprocess.Popen(
         cmd, cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         _wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         boot = subprocess.run(
-            [sys.executable, "-m", "agentcal", "admin", "bootstrap", "--institution", "S",
-             "--unit", "U", "--user", "s@example.com", "--json"],
-            cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "agentcal",
+                "admin",
+                "bootstrap",
+                "--institution",
+                "S",
+                "--unit",
+                "U",
+                "--user",
+                "s@example.com",
+                "--json",
+            ],
+            cwd=tmp_path,
+            env=clean_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         ids = json.loads(boot.stdout)
         api = httpx.Client(
             base_url=f"http://127.0.0.1:{port}",
@@ -352,10 +412,17 @@ def test_serve_with_sandbox_points_the_providers_at_it(tmp_path: Path) -> None:
         )
         created = api.post(
             "/api/v1/calcom/integration",
-            json={"title": "Demo", "unitId": ids["unitId"], "apiKey": "cal_sandbox_demo",
-                  "calcomUsername": "demo", "timezone": "America/Sao_Paulo", "prompt": "p",
-                  "checkAvailabilityEnabled": True, "createBookingEnabled": True},
-        )  # fmt: skip
+            json={
+                "title": "Demo",
+                "unitId": ids["unitId"],
+                "apiKey": "cal_sandbox_demo",
+                "calcomUsername": "demo",
+                "timezone": "America/Sao_Paulo",
+                "prompt": "p",
+                "checkAvailabilityEnabled": True,
+                "createBookingEnabled": True,
+            },
+        )
         assert created.status_code == 201, created.text
         types = api.get(f"/api/v1/calcom/integration/{created.json()['id']}/event-types")
     finally:

@@ -33,13 +33,22 @@ _CONFERENCE_TYPES = ("eventHangout", "eventNamedHangout", "hangoutsMeet", "addOn
 # From CalendarListEntry.accessRole's description.
 _ACCESS_ROLES = ("freeBusyReader", "reader", "writer", "owner")
 _EVENT_WRITES = frozenset(
-    {"calendar.events.insert", "calendar.events.update", "calendar.events.patch",
-     "calendar.events.import"}
-)  # fmt: skip
+    {
+        "calendar.events.insert",
+        "calendar.events.update",
+        "calendar.events.patch",
+        "calendar.events.import",
+    }
+)
 _EVENT_READS = frozenset(
-    {"calendar.events.insert", "calendar.events.update", "calendar.events.patch",
-     "calendar.events.get", "calendar.events.import"}
-)  # fmt: skip
+    {
+        "calendar.events.insert",
+        "calendar.events.update",
+        "calendar.events.patch",
+        "calendar.events.get",
+        "calendar.events.import",
+    }
+)
 
 
 def is_rfc3339(value: str) -> bool:

@@ -20,10 +20,18 @@ FORM = "application/x-www-form-urlencoded"
 # RFC 6749 §5.2 error codes. Google also answers `temporarily_unavailable` / `server_error`
 # from its token endpoint; the README lists them as retryable.
 ERROR_CODES = frozenset(
-    {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
-     "unsupported_grant_type", "invalid_scope", "temporarily_unavailable", "server_error",
-     "internal_failure"}
-)  # fmt: skip
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "temporarily_unavailable",
+        "server_error",
+        "internal_failure",
+    }
+)
 # Parameters that would leak if sent in the URL (logged by every proxy on the way).
 _SECRETS = ("client_secret", "refresh_token", "code", "password")
 

@@ -169,9 +169,15 @@ class ContractRecorder:
         assert exchange.status is not None
         try:
             check = specs.check_response(
-                exchange.provider, exchange.method, exchange.path, exchange.status, headers,
-                exchange.response_body or None, exchange.query, exchange.body or None,
-            )  # fmt: skip
+                exchange.provider,
+                exchange.method,
+                exchange.path,
+                exchange.status,
+                headers,
+                exchange.response_body or None,
+                exchange.query,
+                exchange.body or None,
+            )
         except Exception as exc:
             check = specs.Check(exchange.operation, (f"the validator crashed: {exc!r}",))
         exchange.response_violations = check.violations

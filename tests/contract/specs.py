@@ -330,9 +330,13 @@ def check_request(
 
 
 def _openapi_request(
-    host: str, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
+    host: str,
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    headers: dict[str, str],
     raw: bytes | None,
-) -> _Request:  # fmt: skip
+) -> _Request:
     parameters = RequestParameters(
         query=ImmutableMultiDict(query), header=Headers(list(headers.items()))
     )
@@ -348,9 +352,12 @@ def _openapi_errors(openapi: OpenAPI, request: _Request) -> list[str]:
 
 
 def _check_calcom_request(
-    method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    headers: dict[str, str],
     raw: bytes | None,
-) -> Check:  # fmt: skip
+) -> Check:
     route = _calcom_route(method, path)
     if route is None:
         return Check(UNKNOWN, (f"{method.upper()} {path} is not an operation of Cal.com API v2",))
@@ -434,9 +441,12 @@ def _calcom_rules(
 
 
 def _check_google_request(
-    method: str, url_path: str, query: list[tuple[str, str]], headers: dict[str, str],
+    method: str,
+    url_path: str,
+    query: list[tuple[str, str]],
+    headers: dict[str, str],
     raw: bytes | None,
-) -> Check:  # fmt: skip
+) -> Check:
     relative = _google_relative(url_path)
     found = google_discovery().find(method, relative)
     if found is None:
@@ -504,9 +514,13 @@ def check_response(
 
 
 def _check_calcom_response(
-    method: str, path: str, status: int, headers: dict[str, str], raw: bytes | None,
+    method: str,
+    path: str,
+    status: int,
+    headers: dict[str, str],
+    raw: bytes | None,
     query: QueryLike | None,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     body, _ = _json(raw)
     if status >= 400:
         return _calcom_error_envelope(status, body)

@@ -70,10 +70,13 @@ def replica_urls(
         for _ in range(2):
             port = _free_port()
             data_dir = tmp_path_factory.mktemp("replica")
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "agentcal", "serve", "--port", str(port)],
-                env=env | {"AGENTCAL_DATA_DIR": str(data_dir)}, stderr=subprocess.DEVNULL,
-            ))  # fmt: skip
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "agentcal", "serve", "--port", str(port)],
+                    env=env | {"AGENTCAL_DATA_DIR": str(data_dir)},
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:
             _wait_ready(url)
@@ -110,9 +113,16 @@ async def clients(
 async def _call(client: httpx.AsyncClient, bot_id: str) -> httpx.Response:
     return await client.post(
         f"/api/v1/bots/{bot_id}/tool-calls",
-        json={"toolCalls": [{"id": f"s-{uuid.uuid4().hex[:8]}", "name": CHECK,
-                             "arguments": {"startDate": next_monday().isoformat()}}]},
-    )  # fmt: skip
+        json={
+            "toolCalls": [
+                {
+                    "id": f"s-{uuid.uuid4().hex[:8]}",
+                    "name": CHECK,
+                    "arguments": {"startDate": next_monday().isoformat()},
+                }
+            ]
+        },
+    )
 
 
 async def _markers_seen(client: httpx.AsyncClient) -> float:
@@ -197,9 +207,16 @@ async def test_a_token_revoked_by_the_cli_is_refused_by_the_servers_at_once(
     await _settled(engine, first, second)  # the issue's own notification has arrived
     assert (await second.get("/api/v1/bots", headers=auth)).status_code == 200  # now cached
     revoke = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agentcal", "tokens", "revoke", issued.json()["id"],
-        env=_ENV, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "agentcal",
+        "tokens",
+        "revoke",
+        issued.json()["id"],
+        env=_ENV,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, errors = await revoke.communicate()
     assert revoke.returncode == 0, errors.decode()
 

@@ -151,9 +151,14 @@ async def other_process_holding(path: Path, hold: float | None) -> AsyncIterator
     """Yields once another process holds `path`'s write lock (`hold` seconds, or until
     `Holder.commit`)."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", HOLDER, str(path), str(-1 if hold is None else hold),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-c",
+        HOLDER,
+        str(path),
+        str(-1 if hold is None else hold),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
     assert process.stdout is not None
     try:
         async with asyncio.timeout(20):

@@ -194,9 +194,12 @@ async def test_its_calls_run_its_handlers_and_are_replayed_and_audited(
     call = {
         "id": "echo-call-1",
         "name": "create_booking_meeting_room",
-        "arguments": {"start": "2030-01-07T10:00", "attendeeName": "Ana",
-                      "attendeeEmail": "ana@example.com"},
-    }  # fmt: skip
+        "arguments": {
+            "start": "2030-01-07T10:00",
+            "attendeeName": "Ana",
+            "attendeeEmail": "ana@example.com",
+        },
+    }
     lunch = {
         **call,
         "id": "echo-call-2",
@@ -214,8 +217,11 @@ async def test_its_calls_run_its_handlers_and_are_replayed_and_audited(
     assert again.json()["results"][0] == booked, "a repeat replays the first result"
     assert echo_app.state.runtime.providers["echo"].bookings == 1, "and never runs it again"
     assert refused["ok"] is False
-    assert refused["error"] == {"code": "slot_unavailable", "message": "13:00 is lunch.",
-                                "retryable": False}  # fmt: skip
+    assert refused["error"] == {
+        "code": "slot_unavailable",
+        "message": "13:00 is lunch.",
+        "retryable": False,
+    }
     async with echo_app.state.sessionmaker() as session:
         kinds = set(await session.scalars(select(ToolCallRecord.function_kind)))
     assert kinds == {"echo"}
@@ -248,10 +254,15 @@ async def test_its_arguments_are_checked_by_its_models(echo_bot: tuple[Tenant, s
 def test_a_provider_that_lacks_an_action_is_refused_when_registered() -> None:
     with pytest.raises(TypeError, match="reschedule_booking"):
         Provider(
-            kind="half", label="Half", noun="thing", path="/api/v1/half", router=APIRouter(),
-            tables=frozenset(), linked=_linked, load=_load,
+            kind="half",
+            label="Half",
+            noun="thing",
+            path="/api/v1/half",
+            router=APIRouter(),
+            tables=frozenset(),
+            linked=_linked,
+            load=_load,
             arguments={a: ECHO.arguments[a] for a in Action},
-            handlers={a: h for a, h in ECHO.handlers.items()
-                      if a is not Action.RESCHEDULE_BOOKING},
+            handlers={a: h for a, h in ECHO.handlers.items() if a is not Action.RESCHEDULE_BOOKING},
             start=ECHO.start,
-        )  # fmt: skip
+        )

@@ -52,8 +52,16 @@ def test_the_public_surface_is_what_all_names() -> None:
 def test_parameters_are_the_model_fields_with_their_words_filled_in() -> None:
     parameters = GoogleBookingArguments.parameters(WORDS)
     names = [p.name for p in parameters]
-    assert names == ["start", "attendeeName", "attendeeEmail", "attendeePhone", "timeZone",
-                     "notes", "durationMinutes", "title"]  # fmt: skip
+    assert names == [
+        "start",
+        "attendeeName",
+        "attendeeEmail",
+        "attendeePhone",
+        "timeZone",
+        "notes",
+        "durationMinutes",
+        "title",
+    ]
     by_name = {p.name: p for p in parameters}
     assert by_name["start"].required
     assert by_name["start"].description.endswith("HH:MM.")
@@ -108,10 +116,20 @@ def test_a_result_round_trips_through_its_json() -> None:
     outcome = Outcome("Booked.", {"bookingId": "b1"}, "b1", (notification,))
     result = ToolResult.success("call-1", outcome)
     assert result.to_json() == {
-        "toolCallId": "call-1", "ok": True, "content": "Booked.", "data": {"bookingId": "b1"},
-        "notifications": [{"event": "booking.created", "type": "webhook", "contentType": "text",
-                           "delayMs": 0, "waitForSpeechMs": 1500}],
-    }  # fmt: skip
+        "toolCallId": "call-1",
+        "ok": True,
+        "content": "Booked.",
+        "data": {"bookingId": "b1"},
+        "notifications": [
+            {
+                "event": "booking.created",
+                "type": "webhook",
+                "contentType": "text",
+                "delayMs": 0,
+                "waitForSpeechMs": 1500,
+            }
+        ],
+    }
     assert ToolResult.from_json(result.to_json()) == result
     assert ToolResult.from_json(result.to_json()).for_call("call-2").tool_call_id == "call-2"
 
@@ -119,8 +137,7 @@ def test_a_result_round_trips_through_its_json() -> None:
 def test_a_failure_carries_its_code_and_facts_and_content_is_kept_short() -> None:
     error = InvalidDatetime("x" * 700, data={"earliest": "2030-01-07T10:00"})
     result = ToolResult.from_error(None, error).to_json()
-    assert result["error"] == {"code": "invalid_datetime", "message": "x" * 700,
-                               "retryable": False}  # fmt: skip
+    assert result["error"] == {"code": "invalid_datetime", "message": "x" * 700, "retryable": False}
     assert result["data"] == {"earliest": "2030-01-07T10:00"}
     assert len(result["content"]) == 600
     assert result["content"].endswith("…")

@@ -17,8 +17,7 @@ def _client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncCl
 
 async def _get(client: httpx.AsyncClient, policy: RetryPolicy, *, safe: bool = True) -> int:
     request = client.build_request("GET", "/x")
-    response = await send(client, request, provider="test", operation="x", safe=safe,
-                          policy=policy)  # fmt: skip
+    response = await send(client, request, provider="test", operation="x", safe=safe, policy=policy)
     return response.status_code
 
 

@@ -161,9 +161,12 @@ async def own_calcom_user(sandbox: SandboxServer) -> tuple[str, str]:
     async with httpx.AsyncClient(base_url=sandbox.url) as client:
         response = await client.post(
             "/sandbox/calcom/users",
-            json={"username": username, "timeZone": "America/Sao_Paulo",
-                  "eventTypes": [{"slug": "30min", "lengthInMinutes": 30}]},
-        )  # fmt: skip
+            json={
+                "username": username,
+                "timeZone": "America/Sao_Paulo",
+                "eventTypes": [{"slug": "30min", "lengthInMinutes": 30}],
+            },
+        )
     assert response.status_code == 201, response.text
     return username, response.json()["apiKey"]
 
@@ -178,9 +181,13 @@ async def bot_with_own_calcom_user(
     )
     assert bot.status_code == 201, bot.text
     body = calcom_body(
-        tenant.unit_id, title="Dr Ana", apiKey=api_key, calcomUsername=username,
-        botId=bot.json()["id"], defaultEventTypeSlug="30min",
-    )  # fmt: skip
+        tenant.unit_id,
+        title="Dr Ana",
+        apiKey=api_key,
+        calcomUsername=username,
+        botId=bot.json()["id"],
+        defaultEventTypeSlug="30min",
+    )
     created = await tenant.api.post("/api/v1/calcom/integration", json=body)
     assert created.status_code == 201, created.text
     return bot.json()["id"], created.json()["id"], body

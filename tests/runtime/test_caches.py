@@ -45,9 +45,16 @@ class RequestCounter:
 async def _check_availability(tenant: Tenant, bot_id: str) -> httpx.Response:
     return await tenant.api.post(
         f"/api/v1/bots/{bot_id}/tool-calls",
-        json={"toolCalls": [{"id": f"c-{uuid.uuid4().hex[:6]}", "name": CHECK,
-                             "arguments": {"startDate": next_monday().isoformat()}}]},
-    )  # fmt: skip
+        json={
+            "toolCalls": [
+                {
+                    "id": f"c-{uuid.uuid4().hex[:6]}",
+                    "name": CHECK,
+                    "arguments": {"startDate": next_monday().isoformat()},
+                }
+            ]
+        },
+    )
 
 
 async def _result(tenant: Tenant, bot_id: str) -> dict[str, Any]:

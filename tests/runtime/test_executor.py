@@ -45,8 +45,11 @@ async def test_a_broken_deployment_is_an_audited_tool_error_not_a_500(
     runtime = app.state.runtime
     object.__setattr__(runtime.services, "keyring", Keyring.from_text(generate_key()))  # lost
     try:
-        check = {"id": "broken", "name": names["check_availability"],
-                 "arguments": {"startDate": str(next_monday())}}  # fmt: skip
+        check = {
+            "id": "broken",
+            "name": names["check_availability"],
+            "arguments": {"startDate": str(next_monday())},
+        }
         body = await call_tools(tenant, bot_id, check)
     finally:
         object.__setattr__(runtime.services, "keyring", app.state.keyring)
@@ -72,9 +75,15 @@ async def test_a_caller_hanging_up_mid_booking_leaves_it_finished_and_replayable
         app.state.sessionmaker, uuid.UUID(tenant.institution_id), uuid.UUID(bot_id)
     )
     scope = Scope(uuid.UUID(tenant.institution_id), uuid.UUID(bot_id), f"bot:{bot_id}")
-    call = Call("hang-up", names["create_booking"],
-                {"start": f"{next_monday()}T09:00", "attendeeName": "Hal",
-                 "attendeeEmail": "hal@example.com"})  # fmt: skip
+    call = Call(
+        "hang-up",
+        names["create_booking"],
+        {
+            "start": f"{next_monday()}T09:00",
+            "attendeeName": "Hal",
+            "attendeeEmail": "hal@example.com",
+        },
+    )
     caller = asyncio.create_task(execute(app.state.runtime, tools, scope, call))
     # The booking request is on its way: it reached the sandbox (and took the fault that
     # delays its answer), and the caller is still waiting for it.
@@ -131,11 +140,18 @@ _RESULT = ToolResult("x", True, "x", {})
 
 def _record(tenant: Tenant, bot_id: uuid.UUID | None) -> CallRecord:
     return CallRecord(
-        institution_id=uuid.UUID(tenant.institution_id), bot_id=bot_id,
-        function_kind="calcom", function_id=uuid.uuid4(), action="create_booking",
-        tool_name="create_booking_x", call_id="final-1", arguments_hash="h", outcome="ok",
-        latency_ms=5, provider_booking_id="bk-1",
-    )  # fmt: skip
+        institution_id=uuid.UUID(tenant.institution_id),
+        bot_id=bot_id,
+        function_kind="calcom",
+        function_id=uuid.uuid4(),
+        action="create_booking",
+        tool_name="create_booking_x",
+        call_id="final-1",
+        arguments_hash="h",
+        outcome="ok",
+        latency_ms=5,
+        provider_booking_id="bk-1",
+    )
 
 
 async def _claimed(app: FastAPI, key: str) -> uuid.UUID:

@@ -109,8 +109,11 @@ async def _race(
     attendee; the results in call order."""
 
     def call(i: int) -> dict[str, Any]:
-        arguments = {"start": start, "attendeeName": f"Racer {i}",
-                     "attendeeEmail": f"racer-{i}@example.com"}  # fmt: skip
+        arguments = {
+            "start": start,
+            "attendeeName": f"Racer {i}",
+            "attendeeEmail": f"racer-{i}@example.com",
+        }
         return {"id": f"race-{i}", "name": tool, "arguments": arguments}
 
     responses = await asyncio.gather(
@@ -154,9 +157,13 @@ async def _calcom_bot(tenant: Tenant) -> str:
     """A bot with the Cal.com demo user linked as "Dr Ana" (tools `…_dr_ana`); its id."""
     bot_id = await make_bot(tenant)
     body = calcom_body(
-        tenant.unit_id, title="Dr Ana", apiKey=DEMO_API_KEY, calcomUsername=DEMO_USERNAME,
-        botId=bot_id, defaultEventTypeSlug="30min",
-    )  # fmt: skip
+        tenant.unit_id,
+        title="Dr Ana",
+        apiKey=DEMO_API_KEY,
+        calcomUsername=DEMO_USERNAME,
+        botId=bot_id,
+        defaultEventTypeSlug="30min",
+    )
     created = await tenant.api.post("/api/v1/calcom/integration", json=body)
     assert created.status_code == 201, created.text
     return bot_id

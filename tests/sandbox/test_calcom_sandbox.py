@@ -67,9 +67,12 @@ async def test_new_users_get_a_key_and_their_event_types(sandbox: SandboxServer)
     async with httpx.AsyncClient(base_url=sandbox.url) as http:
         made = await http.post(
             "/sandbox/calcom/users",
-            json={"username": "sandbox-new", "timeZone": "Asia/Tokyo",
-                  "eventTypes": [{"slug": "intro", "lengthInMinutes": 15}]},
-        )  # fmt: skip
+            json={
+                "username": "sandbox-new",
+                "timeZone": "Asia/Tokyo",
+                "eventTypes": [{"slug": "intro", "lengthInMinutes": 15}],
+            },
+        )
         again = await http.post(
             "/sandbox/calcom/users", json={"username": "sandbox-new", "timeZone": "UTC"}
         )

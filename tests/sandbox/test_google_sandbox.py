@@ -109,9 +109,13 @@ async def test_the_demo_account_is_ready(http: httpx.AsyncClient, sandbox: Sandb
     assert sandbox.google.accounts[DEMO_EMAIL].google_id == DEMO_GOOGLE_ID
     refreshed = await http.post(
         "/google/token",
-        data={"grant_type": "refresh_token", "client_id": CLIENT_ID,
-              "client_secret": CLIENT_SECRET, "refresh_token": DEMO_REFRESH_TOKEN},
-    )  # fmt: skip
+        data={
+            "grant_type": "refresh_token",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "refresh_token": DEMO_REFRESH_TOKEN,
+        },
+    )
     assert refreshed.status_code == 200
     assert refreshed.json()["token_type"] == "Bearer"
 
@@ -231,11 +235,13 @@ _BROKEN = pytest.mark.spec_violation_expected  # no bearer token at all breaks t
         pytest.param({}, "required", "Login Required", marks=_BROKEN),
         (_auth("ya29.nobody-issued-this"), "authError", "Invalid Credentials"),
         pytest.param(
-            {"Authorization": f"Basic {DEMO_ACCESS_TOKEN}"}, "authError", "Invalid Credentials",
+            {"Authorization": f"Basic {DEMO_ACCESS_TOKEN}"},
+            "authError",
+            "Invalid Credentials",
             marks=_BROKEN,
         ),
     ],
-)  # fmt: skip
+)
 async def test_requests_without_a_valid_bearer_token_are_401(
     http: httpx.AsyncClient, headers: dict[str, str], reason: str, message: str
 ) -> None:
@@ -320,8 +326,13 @@ async def test_list_orders_by_start_and_pages(
     account = await new_account(sandbox)
     for hours in (2, 0, 1, 50):
         await _insert(http, account, _event(_at(hours)))
-    params = {"timeMin": _z(_at(0)), "timeMax": _z(_at(24)), "singleEvents": "true",
-              "orderBy": "startTime", "maxResults": "2"}  # fmt: skip
+    params = {
+        "timeMin": _z(_at(0)),
+        "timeMax": _z(_at(24)),
+        "singleEvents": "true",
+        "orderBy": "startTime",
+        "maxResults": "2",
+    }
     url = f"{API}/calendars/{account.email}/events"
     first = (await http.get(url, params=params, headers=_auth(account.access_token))).json()
     params["pageToken"] = first["nextPageToken"]
@@ -337,8 +348,12 @@ async def test_the_token_endpoint_issues_expiring_tokens_and_counts_requests(
     http: httpx.AsyncClient, sandbox: SandboxServer
 ) -> None:
     account = await new_account(sandbox)
-    form = {"grant_type": "refresh_token", "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET, "refresh_token": account.refresh_token}  # fmt: skip
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": account.refresh_token,
+    }
     response = await http.post("/google/token", data=form)
     assert response.status_code == 200
     body = response.json()
@@ -363,12 +378,19 @@ async def test_the_token_endpoint_issues_expiring_tokens_and_counts_requests(
     ],
 )
 async def test_the_token_endpoint_refuses_as_rfc_6749_says(
-    http: httpx.AsyncClient, sandbox: SandboxServer, change: dict[str, str], status: int,
+    http: httpx.AsyncClient,
+    sandbox: SandboxServer,
+    change: dict[str, str],
+    status: int,
     error: str,
-) -> None:  # fmt: skip
+) -> None:
     account = await new_account(sandbox)
-    form = {"grant_type": "refresh_token", "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET, "refresh_token": account.refresh_token}  # fmt: skip
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": account.refresh_token,
+    }
     response = await http.post("/google/token", data={**form, **change})
     assert response.status_code == status
     assert response.json()["error"] == error
@@ -383,8 +405,12 @@ async def test_revoking_a_refresh_token_gives_invalid_grant_and_kills_its_access
         "/sandbox/google/revoke", json={"refreshToken": account.refresh_token}
     )
     assert revoked.status_code == 204
-    form = {"grant_type": "refresh_token", "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET, "refresh_token": account.refresh_token}  # fmt: skip
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": account.refresh_token,
+    }
     refused = await http.post("/google/token", data=form)
     assert refused.status_code == 400
     assert refused.json() == {

@@ -45,8 +45,14 @@ class Scenario:
         return timedelta(minutes=self.duration or self.rules.slot_minutes)
 
     def slots(self) -> list[Interval]:
-        return free_slots(self.rules, self.busy, start=self.start, end=self.end, now=self.now,
-                          duration_minutes=self.duration)  # fmt: skip
+        return free_slots(
+            self.rules,
+            self.busy,
+            start=self.start,
+            end=self.end,
+            now=self.now,
+            duration_minutes=self.duration,
+        )
 
     def horizon_end(self) -> datetime:
         # Midnight starting the local day after `horizon_days` days; midnight is never in
@@ -87,8 +93,9 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     if draw(st.integers(0, 3)):
         anchor = draw(st.sampled_from([at for at, _, _ in transitions(tz, 2026)]))
     else:
-        anchor = draw(st.datetimes(datetime(2026, 1, 1), datetime(2026, 12, 31),
-                                   timezones=st.just(UTC)))  # fmt: skip
+        anchor = draw(
+            st.datetimes(datetime(2026, 1, 1), datetime(2026, 12, 31), timezones=st.just(UTC))
+        )
     # The requested range holds the anchor; `now` is before it or a little into it.
     start = anchor - timedelta(minutes=draw(st.integers(0, 1440)))
     end = anchor + timedelta(minutes=draw(st.integers(1, 1440)))

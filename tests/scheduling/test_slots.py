@@ -34,8 +34,12 @@ SUNDAY_BEFORE = datetime(2026, 11, 22, 17, tzinfo=UTC)  # noon in New York, EST
 def rules(
     hours: list[dict[str, Any]], tz: ZoneInfo = NEW_YORK, **settings: int
 ) -> AvailabilityRules:
-    values = {"slot_minutes": 30, "min_notice_minutes": 60, "buffer_minutes": 0,
-              "horizon_days": 60} | settings  # fmt: skip
+    values = {
+        "slot_minutes": 30,
+        "min_notice_minutes": 60,
+        "buffer_minutes": 0,
+        "horizon_days": 60,
+    } | settings
     return AvailabilityRules.from_settings(timezone=tz.key, working_hours=hours, **values)
 
 
@@ -83,8 +87,17 @@ MEETINGS = busy_local(
 def test_a_day_with_two_meetings_offers_exactly_the_free_half_hours() -> None:
     slots = day_slots(rules(SPLIT_DAY), "2026-11-23", MEETINGS)
     assert starts(slots, NEW_YORK) == [
-        "09:00", "09:30", "11:00", "11:30", "13:00", "13:30", "15:00", "15:30", "16:00", "16:30"
-    ]  # fmt: skip
+        "09:00",
+        "09:30",
+        "11:00",
+        "11:30",
+        "13:00",
+        "13:30",
+        "15:00",
+        "15:30",
+        "16:00",
+        "16:30",
+    ]
     assert all(slot.end - slot.start == timedelta(minutes=30) for slot in slots)
     assert all(slot.start.tzinfo is UTC for slot in slots)
 
@@ -93,8 +106,14 @@ def test_a_buffer_widens_each_meeting_on_both_sides() -> None:
     slots = day_slots(rules(SPLIT_DAY, buffer_minutes=15), "2026-11-23", MEETINGS)
     # busy becomes 09:45-11:15 and 14:00-15:15; touching it is fine
     assert starts(slots, NEW_YORK) == [
-        "09:00", "11:30", "13:00", "13:30", "15:30", "16:00", "16:30"
-    ]  # fmt: skip
+        "09:00",
+        "11:30",
+        "13:00",
+        "13:30",
+        "15:30",
+        "16:00",
+        "16:30",
+    ]
 
 
 def test_a_longer_duration_starts_on_the_grid_and_needs_all_of_it_free_and_in_hours() -> None:
@@ -133,11 +152,13 @@ def test_the_requested_range_is_respected_to_the_microsecond() -> None:
     nine = datetime(2026, 11, 23, 14, tzinfo=UTC)  # 09:00 local
     tick = timedelta(microseconds=1)
     setting = rules(SPLIT_DAY)
-    inside = free_slots(setting, [], start=nine - tick, end=nine + timedelta(hours=1),
-                        now=SUNDAY_BEFORE)  # fmt: skip
+    inside = free_slots(
+        setting, [], start=nine - tick, end=nine + timedelta(hours=1), now=SUNDAY_BEFORE
+    )
     assert starts(inside, NEW_YORK) == ["09:00", "09:30"]
-    short = free_slots(setting, [], start=nine + tick, end=nine + timedelta(hours=1) - tick,
-                       now=SUNDAY_BEFORE)  # fmt: skip
+    short = free_slots(
+        setting, [], start=nine + tick, end=nine + timedelta(hours=1) - tick, now=SUNDAY_BEFORE
+    )
     assert short == []
 
 
@@ -167,15 +188,18 @@ def test_overlapping_and_touching_hours_are_merged_before_the_grid_is_laid() -> 
         {"days": ["mon"], "start": "09:45", "end": "11:00"},
     ]
     assert starts(day_slots(rules(overlapping), "2026-11-23"), NEW_YORK) == [
-        "09:15", "09:45", "10:15"
-    ]  # fmt: skip
+        "09:15",
+        "09:45",
+        "10:15",
+    ]
     touching = [
         {"days": ["mon"], "start": "09:00", "end": "10:00"},
         {"days": ["mon"], "start": "10:00", "end": "11:00"},
     ]
     assert starts(day_slots(rules(touching, slot_minutes=45), "2026-11-23"), NEW_YORK) == [
-        "09:00", "09:45"
-    ]  # fmt: skip
+        "09:00",
+        "09:45",
+    ]
 
 
 def test_hours_may_end_at_24_00() -> None:
@@ -196,66 +220,92 @@ def test_nothing_is_offered_in_the_past_or_beyond_the_horizon() -> None:
 
 
 def test_the_spring_forward_day_in_new_york_has_23_hourly_slots_skipping_2am() -> None:
-    slots = day_slots(rules(ALL_DAY, slot_minutes=60, min_notice_minutes=0), "2026-03-08",
-                      now=datetime(2026, 3, 1, tzinfo=UTC))  # fmt: skip
+    slots = day_slots(
+        rules(ALL_DAY, slot_minutes=60, min_notice_minutes=0),
+        "2026-03-08",
+        now=datetime(2026, 3, 1, tzinfo=UTC),
+    )
     assert starts(slots, NEW_YORK, offsets=True)[:4] == [
-        "2026-03-08T00:00-05:00", "2026-03-08T01:00-05:00",
-        "2026-03-08T03:00-04:00", "2026-03-08T04:00-04:00",
-    ]  # fmt: skip
+        "2026-03-08T00:00-05:00",
+        "2026-03-08T01:00-05:00",
+        "2026-03-08T03:00-04:00",
+        "2026-03-08T04:00-04:00",
+    ]
     assert len(slots) == 23
     assert starts(slots, NEW_YORK)[-1] == "23:00"
 
 
 def test_the_fall_back_day_in_new_york_offers_1am_twice() -> None:
-    slots = day_slots(rules(ALL_DAY, slot_minutes=60, min_notice_minutes=0), "2026-11-01",
-                      now=datetime(2026, 10, 20, tzinfo=UTC))  # fmt: skip
+    slots = day_slots(
+        rules(ALL_DAY, slot_minutes=60, min_notice_minutes=0),
+        "2026-11-01",
+        now=datetime(2026, 10, 20, tzinfo=UTC),
+    )
     assert starts(slots, NEW_YORK, offsets=True)[:4] == [
-        "2026-11-01T00:00-04:00", "2026-11-01T01:00-04:00",
-        "2026-11-01T01:00-05:00", "2026-11-01T02:00-05:00",
-    ]  # fmt: skip
+        "2026-11-01T00:00-04:00",
+        "2026-11-01T01:00-04:00",
+        "2026-11-01T01:00-05:00",
+        "2026-11-01T02:00-05:00",
+    ]
     assert len(slots) == 25
 
 
 def test_lord_howe_spring_day_continues_the_grid_in_real_time_across_its_half_hour_jump() -> None:
-    slots = day_slots(rules(ALL_DAY, LORD_HOWE, slot_minutes=60, min_notice_minutes=0),
-                      "2026-10-04", now=datetime(2026, 9, 20, tzinfo=UTC))  # fmt: skip
+    slots = day_slots(
+        rules(ALL_DAY, LORD_HOWE, slot_minutes=60, min_notice_minutes=0),
+        "2026-10-04",
+        now=datetime(2026, 9, 20, tzinfo=UTC),
+    )
     assert starts(slots, LORD_HOWE, offsets=True)[:4] == [
-        "2026-10-04T00:00+10:30", "2026-10-04T01:00+10:30",
-        "2026-10-04T02:30+11:00", "2026-10-04T03:30+11:00",
-    ]  # fmt: skip
+        "2026-10-04T00:00+10:30",
+        "2026-10-04T01:00+10:30",
+        "2026-10-04T02:30+11:00",
+        "2026-10-04T03:30+11:00",
+    ]
     # 23.5 real hours hold 23 whole hours; the last one ends 23:30
     assert len(slots) == 23
     assert local(slots[-1].end, LORD_HOWE) == "2026-10-04T23:30+11:00"
 
 
 def test_lord_howe_autumn_day_repeats_half_an_hour() -> None:
-    slots = day_slots(rules(ALL_DAY, LORD_HOWE, slot_minutes=60, min_notice_minutes=0),
-                      "2026-04-05", now=datetime(2026, 3, 20, tzinfo=UTC))  # fmt: skip
+    slots = day_slots(
+        rules(ALL_DAY, LORD_HOWE, slot_minutes=60, min_notice_minutes=0),
+        "2026-04-05",
+        now=datetime(2026, 3, 20, tzinfo=UTC),
+    )
     assert starts(slots, LORD_HOWE, offsets=True)[:4] == [
-        "2026-04-05T00:00+11:00", "2026-04-05T01:00+11:00",
-        "2026-04-05T01:30+10:30", "2026-04-05T02:30+10:30",
-    ]  # fmt: skip
+        "2026-04-05T00:00+11:00",
+        "2026-04-05T01:00+11:00",
+        "2026-04-05T01:30+10:30",
+        "2026-04-05T02:30+10:30",
+    ]
     assert len(slots) == 24  # 24.5 real hours
 
 
 def test_hours_that_start_inside_the_gap_open_when_the_clocks_land() -> None:
     early = [{"days": ["sun"], "start": "02:30", "end": "05:00"}]
-    slots = day_slots(rules(early, min_notice_minutes=0), "2026-03-08",
-                      now=datetime(2026, 3, 1, tzinfo=UTC))  # fmt: skip
+    slots = day_slots(
+        rules(early, min_notice_minutes=0), "2026-03-08", now=datetime(2026, 3, 1, tzinfo=UTC)
+    )
     assert starts(slots, NEW_YORK, offsets=True) == [
-        "2026-03-08T03:00-04:00", "2026-03-08T03:30-04:00",
-        "2026-03-08T04:00-04:00", "2026-03-08T04:30-04:00",
-    ]  # fmt: skip
+        "2026-03-08T03:00-04:00",
+        "2026-03-08T03:30-04:00",
+        "2026-03-08T04:00-04:00",
+        "2026-03-08T04:30-04:00",
+    ]
 
 
 def test_hours_that_start_inside_the_repeated_hour_are_open_in_both_occurrences() -> None:
     early = [{"days": ["sun"], "start": "01:30", "end": "03:00"}]
-    slots = day_slots(rules(early, min_notice_minutes=0), "2026-11-01",
-                      now=datetime(2026, 10, 20, tzinfo=UTC))  # fmt: skip
+    slots = day_slots(
+        rules(early, min_notice_minutes=0), "2026-11-01", now=datetime(2026, 10, 20, tzinfo=UTC)
+    )
     assert starts(slots, NEW_YORK, offsets=True) == [
-        "2026-11-01T01:30-04:00", "2026-11-01T01:30-05:00",
-        "2026-11-01T02:00-05:00", "2026-11-01T02:30-05:00",
-    ]  # fmt: skip
+        "2026-11-01T01:30-04:00",
+        "2026-11-01T01:30-05:00",
+        "2026-11-01T02:00-05:00",
+        "2026-11-01T02:30-05:00",
+    ]
 
 
 # --- helpers for the runtime ------------------------------------------------------------------
@@ -281,8 +331,12 @@ def test_find_slot_and_nearest_serve_the_booking_recheck() -> None:
     assert find_slot(slots, wanted - timedelta(hours=1)) == slots[0]  # 09:00, any zone
     pairs = [(slot.start, slot.end) for slot in slots]
     assert [s.astimezone(NEW_YORK).strftime("%H:%M") for s, _ in nearest(pairs, wanted)] == [
-        "09:00", "09:30", "11:00", "11:30", "13:00"
-    ]  # fmt: skip
+        "09:00",
+        "09:30",
+        "11:00",
+        "11:30",
+        "13:00",
+    ]
     # 09:30 is 30 minutes away; 09:00 and 11:00 tie at 60, and the earlier one wins
     assert nearest(pairs, wanted, limit=2) == pairs[:2]
 
@@ -292,9 +346,11 @@ def test_find_slot_and_nearest_serve_the_booking_recheck() -> None:
 
 def test_working_hours_are_parsed_sorted_and_merged() -> None:
     assert parse_working_hours(
-        [{"days": ["tue", "mon"], "start": "13:00", "end": "24:00"},
-         {"days": ["mon"], "start": "08:00", "end": "13:00"}]
-    ) == (WorkingWindow(0, 480, 1440), WorkingWindow(1, 780, 1440))  # fmt: skip
+        [
+            {"days": ["tue", "mon"], "start": "13:00", "end": "24:00"},
+            {"days": ["mon"], "start": "08:00", "end": "13:00"},
+        ]
+    ) == (WorkingWindow(0, 480, 1440), WorkingWindow(1, 780, 1440))
 
 
 @pytest.mark.parametrize(
@@ -319,8 +375,10 @@ def test_intervals_must_be_aware_and_not_empty() -> None:
     with pytest.raises(ValueError, match="end after it starts"):
         Interval(at, at)
     # compared as instants: 01:30 EDT to 01:00 EST is half an hour, not minus one
-    fold = Interval(datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK),
-                    datetime(2026, 11, 1, 1, 0, fold=1, tzinfo=NEW_YORK))  # fmt: skip
+    fold = Interval(
+        datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK),
+        datetime(2026, 11, 1, 1, 0, fold=1, tzinfo=NEW_YORK),
+    )
     assert fold.minutes == 30
 
 

@@ -202,7 +202,7 @@ def test_every_instant_written_as_rfc3339_reads_back_as_itself(
         (LONDON, "2026-03-29T01:30", ["2026-03-29T00:59:00+00:00", "2026-03-29T02:00:00+01:00"]),
         (LORD_HOWE, "2026-10-04T02:15", ["2026-10-04T01:59:00+10:30", "2026-10-04T02:30:00+11:00"]),
     ],
-)  # fmt: skip
+)
 def test_a_local_time_in_a_dst_gap_is_refused_with_the_nearest_valid_times(
     tz: ZoneInfo, text: str, nearest: list[str]
 ) -> None:
@@ -229,7 +229,7 @@ def test_the_minute_before_and_the_minute_after_a_gap_are_accepted() -> None:
         (LONDON, "2026-10-25T01:15", "2026-10-25T00:15:00+00:00", "2026-10-25T01:15:00+00:00"),
         (LORD_HOWE, "2026-04-05T01:45", "2026-04-04T14:45:00+00:00", "2026-04-05T01:45:00+10:30"),
     ],
-)  # fmt: skip
+)
 def test_an_ambiguous_local_time_takes_the_first_occurrence_and_says_so(
     tz: ZoneInfo, text: str, first: str, second: str
 ) -> None:
@@ -320,8 +320,13 @@ def test_a_start_beyond_the_horizon_is_refused() -> None:
     with pytest.raises(InvalidDatetime, match="too far ahead") as caught:
         check_start(horizon, now=NOW, tz=SAO_PAULO, min_notice_minutes=60, horizon_end=horizon)
     assert caught.value.data["horizonEnd"] == "2026-12-01T00:00:00-03:00"
-    check_start(horizon - timedelta(minutes=30), now=NOW, tz=SAO_PAULO, min_notice_minutes=60,
-                horizon_end=horizon)  # fmt: skip
+    check_start(
+        horizon - timedelta(minutes=30),
+        now=NOW,
+        tz=SAO_PAULO,
+        min_notice_minutes=60,
+        horizon_end=horizon,
+    )
 
 
 def test_a_range_entirely_in_the_past_is_refused_but_one_under_way_is_not() -> None:

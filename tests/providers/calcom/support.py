@@ -22,14 +22,21 @@ async def bot_with_calcom(tenant: Tenant, **overrides: Any) -> tuple[str, str, d
         "/api/v1/bots", json={"name": "Reception", "unitId": tenant.unit_id}
     )
     body = calcom_body(
-        tenant.unit_id, title="Dr Ana", apiKey=DEMO_API_KEY, calcomUsername=DEMO_USERNAME,
-        botId=bot.json()["id"], defaultEventTypeSlug="30min", **overrides,
-    )  # fmt: skip
+        tenant.unit_id,
+        title="Dr Ana",
+        apiKey=DEMO_API_KEY,
+        calcomUsername=DEMO_USERNAME,
+        botId=bot.json()["id"],
+        defaultEventTypeSlug="30min",
+        **overrides,
+    )
     created = await tenant.api.post("/api/v1/calcom/integration", json=body)
     assert created.status_code == 201, created.text
     tools = await tenant.api.get(f"/api/v1/bots/{bot.json()['id']}/tools")
-    names = {t["function"]["name"].split("_dr_ana")[0]: t["function"]["name"]
-             for t in tools.json()["tools"]}  # fmt: skip
+    names = {
+        t["function"]["name"].split("_dr_ana")[0]: t["function"]["name"]
+        for t in tools.json()["tools"]
+    }
     return bot.json()["id"], created.json()["id"], names
 
 
@@ -51,9 +58,12 @@ async def calcom_user(sandbox: SandboxServer, event_types: list[tuple[str, int]]
     async with httpx.AsyncClient(base_url=sandbox.url) as client:
         response = await client.post(
             "/sandbox/calcom/users",
-            json={"username": username, "timeZone": "America/Sao_Paulo",
-                  "eventTypes": [{"slug": s, "lengthInMinutes": m} for s, m in event_types]},
-        )  # fmt: skip
+            json={
+                "username": username,
+                "timeZone": "America/Sao_Paulo",
+                "eventTypes": [{"slug": s, "lengthInMinutes": m} for s, m in event_types],
+            },
+        )
     assert response.status_code == 201, response.text
     user: dict[str, Any] = response.json()
     return user
@@ -69,15 +79,21 @@ async def bot_with_calcom_user(
     )
     assert bot.status_code == 201, bot.text
     body = calcom_body(
-        tenant.unit_id, title="Dr Ana", apiKey=user["apiKey"], calcomUsername=user["username"],
-        botId=bot.json()["id"], **overrides,
-    )  # fmt: skip
+        tenant.unit_id,
+        title="Dr Ana",
+        apiKey=user["apiKey"],
+        calcomUsername=user["username"],
+        botId=bot.json()["id"],
+        **overrides,
+    )
     created = await tenant.api.post("/api/v1/calcom/integration", json=body)
     assert created.status_code == 201, created.text
     tools = await tenant.api.get(f"/api/v1/bots/{bot.json()['id']}/tools")
     assert tools.status_code == 200, tools.text
-    names = {t["function"]["name"].split("_dr_ana")[0]: t["function"]["name"]
-             for t in tools.json()["tools"]}  # fmt: skip
+    names = {
+        t["function"]["name"].split("_dr_ana")[0]: t["function"]["name"]
+        for t in tools.json()["tools"]
+    }
     return bot.json()["id"], created.json()["id"], names
 
 

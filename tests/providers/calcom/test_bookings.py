@@ -24,9 +24,10 @@ async def test_check_availability_lists_speakable_times_and_full_data(tenant: Te
     bot_id, _, names = await bot_with_calcom(tenant)
     monday = next_monday().isoformat()
     body = await call_tools(
-        tenant, bot_id, {"id": "c1", "name": names["check_availability"],
-                         "arguments": {"startDate": monday}},
-    )  # fmt: skip
+        tenant,
+        bot_id,
+        {"id": "c1", "name": names["check_availability"], "arguments": {"startDate": monday}},
+    )
     result = body["results"][0]
     assert result["ok"] is True
     assert result["toolCallId"] == "c1"
@@ -49,11 +50,19 @@ async def test_create_booking_books_in_calcom(tenant: Tenant, sandbox: SandboxSe
     bot_id, _, names = await bot_with_calcom(tenant)
     start = f"{next_monday().isoformat()}T10:00"
     body = await call_tools(
-        tenant, bot_id,
-        {"id": "b1", "name": names["create_booking"],
-         "arguments": {"start": start, "attendeeName": "Maria Silva",
-                       "attendeeEmail": "maria@example.com", "notes": "first visit"}},
-    )  # fmt: skip
+        tenant,
+        bot_id,
+        {
+            "id": "b1",
+            "name": names["create_booking"],
+            "arguments": {
+                "start": start,
+                "attendeeName": "Maria Silva",
+                "attendeeEmail": "maria@example.com",
+                "notes": "first visit",
+            },
+        },
+    )
     result = body["results"][0]
     assert result["ok"] is True, result
     uid = result["data"]["bookingId"]
@@ -68,8 +77,11 @@ async def test_a_taken_slot_answers_slot_unavailable_with_five_alternatives(
     tenant: Tenant,
 ) -> None:
     bot_id, _, names = await bot_with_calcom(tenant)
-    args = {"start": f"{next_monday().isoformat()}T11:00", "attendeeName": "A",
-            "attendeeEmail": "a@example.com"}  # fmt: skip
+    args = {
+        "start": f"{next_monday().isoformat()}T11:00",
+        "attendeeName": "A",
+        "attendeeEmail": "a@example.com",
+    }
     first = await call_tools(
         tenant, bot_id, {"id": "x1", "name": names["create_booking"], "arguments": args}
     )
@@ -91,17 +103,25 @@ async def test_fifty_concurrent_bookings_of_one_slot_give_one_booking(
     tenant: Tenant, sandbox: SandboxServer
 ) -> None:
     bot_id, _, names = await bot_with_calcom(tenant)
-    args = {"start": f"{next_monday().isoformat()}T14:00", "attendeeName": "Racer",
-            "attendeeEmail": "r@example.com"}  # fmt: skip
+    args = {
+        "start": f"{next_monday().isoformat()}T14:00",
+        "attendeeName": "Racer",
+        "attendeeEmail": "r@example.com",
+    }
     clients = [tenant.client() for _ in range(50)]
     responses = await asyncio.gather(
         *(
-            c.post(f"/api/v1/bots/{bot_id}/tool-calls",
-                   json={"toolCalls": [{"id": f"race-{i}", "name": names["create_booking"],
-                                        "arguments": args}]})
+            c.post(
+                f"/api/v1/bots/{bot_id}/tool-calls",
+                json={
+                    "toolCalls": [
+                        {"id": f"race-{i}", "name": names["create_booking"], "arguments": args}
+                    ]
+                },
+            )
             for i, c in enumerate(clients)
         )
-    )  # fmt: skip
+    )
     results = [r.json()["results"][0] for r in responses]
     assert sum(r["ok"] for r in results) == 1
     assert sum(r.get("error", {}).get("code") == "slot_unavailable" for r in results) == 49
@@ -112,9 +132,15 @@ async def test_a_repeated_call_id_replays_without_calling_calcom(
     tenant: Tenant, sandbox: SandboxServer
 ) -> None:
     bot_id, _, names = await bot_with_calcom(tenant)
-    call = {"id": "same-id", "name": names["create_booking"],
-            "arguments": {"start": f"{next_monday().isoformat()}T15:00", "attendeeName": "Bo",
-                          "attendeeEmail": "bo@example.com"}}  # fmt: skip
+    call = {
+        "id": "same-id",
+        "name": names["create_booking"],
+        "arguments": {
+            "start": f"{next_monday().isoformat()}T15:00",
+            "attendeeName": "Bo",
+            "attendeeEmail": "bo@example.com",
+        },
+    }
     first = (await call_tools(tenant, bot_id, call))["results"][0]
     second = (await call_tools(tenant, bot_id, call))["results"][0]
     assert first == second
@@ -132,11 +158,18 @@ async def test_an_openai_assistant_message_is_accepted_as_it_is(tenant: Tenant) 
     message = {
         "role": "assistant",
         "content": None,
-        "tool_calls": [{"id": "call_abc", "type": "function",
-                        "function": {"name": names["check_availability"],
-                                     "arguments": f'{{"startDate": "{next_monday()}", '
-                                                  '"endDate": null, "timeZone": null}'}}],
-    }  # fmt: skip
+        "tool_calls": [
+            {
+                "id": "call_abc",
+                "type": "function",
+                "function": {
+                    "name": names["check_availability"],
+                    "arguments": f'{{"startDate": "{next_monday()}", '
+                    '"endDate": null, "timeZone": null}',
+                },
+            }
+        ],
+    }
     response = await tenant.api.post(f"/api/v1/bots/{bot_id}/tool-calls", json=message)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -147,8 +180,11 @@ async def test_an_openai_assistant_message_is_accepted_as_it_is(tenant: Tenant) 
 async def test_a_switched_off_action_answers_tool_disabled(tenant: Tenant) -> None:
     bot_id, _, names = await bot_with_calcom(tenant, createBookingEnabled=False)
     assert "create_booking" not in names
-    body = await call_tools(tenant, bot_id, {"id": "d1", "name": "create_booking_dr_ana",
-                                         "arguments": {"start": "2030-01-07T10:00"}})  # fmt: skip
+    body = await call_tools(
+        tenant,
+        bot_id,
+        {"id": "d1", "name": "create_booking_dr_ana", "arguments": {"start": "2030-01-07T10:00"}},
+    )
     assert body["results"][0]["error"]["code"] == "tool_disabled"
 
 
@@ -165,8 +201,9 @@ async def test_bad_arguments_are_tool_errors_a_model_can_act_on(
     tenant: Tenant, arguments: Any, code: str
 ) -> None:
     bot_id, _, names = await bot_with_calcom(tenant)
-    body = await call_tools(tenant, bot_id, {"id": "e1", "name": names["check_availability"],
-                                         "arguments": arguments})  # fmt: skip
+    body = await call_tools(
+        tenant, bot_id, {"id": "e1", "name": names["check_availability"], "arguments": arguments}
+    )
     result = body["results"][0]
     assert result["ok"] is False
     assert result["error"]["code"] == code
@@ -186,10 +223,11 @@ async def test_every_call_is_audited_failures_included(tenant: Tenant, app: Fast
     bot_id, integration_id, names = await bot_with_calcom(tenant)
     check = names["check_availability"]
     await call_tools(
-        tenant, bot_id,
+        tenant,
+        bot_id,
         {"id": "a1", "name": check, "arguments": {"startDate": str(next_monday())}},
         {"id": "a2", "name": check, "arguments": {"startDate": "someday"}},
-    )  # fmt: skip
+    )
     async with app.state.sessionmaker() as session:
         rows = list(await session.scalars(select(ToolCallRecord).order_by(ToolCallRecord.call_id)))
     assert [(r.call_id, r.outcome) for r in rows] == [("a1", "ok"), ("a2", "invalid_datetime")]
@@ -220,23 +258,39 @@ async def test_cancel_by_attendee_email_and_start(tenant: Tenant, sandbox: Sandb
     bot_id, _, names = await bot_with_calcom(tenant)
     start = f"{next_monday().isoformat()}T16:00"
     booked = await call_tools(
-        tenant, bot_id,
-        {"id": "k1", "name": names["create_booking"],
-         "arguments": {"start": start, "attendeeName": "Lia", "attendeeEmail": "Lia@Example.com"}},
-    )  # fmt: skip
+        tenant,
+        bot_id,
+        {
+            "id": "k1",
+            "name": names["create_booking"],
+            "arguments": {
+                "start": start,
+                "attendeeName": "Lia",
+                "attendeeEmail": "Lia@Example.com",
+            },
+        },
+    )
     uid = booked["results"][0]["data"]["bookingId"]
     wrong = await call_tools(
-        tenant, bot_id,
-        {"id": "k2", "name": names["cancel_booking"],
-         "arguments": {"attendeeEmail": "lia@example.com", "start": f"{next_monday()}T16:30"}},
-    )  # fmt: skip
+        tenant,
+        bot_id,
+        {
+            "id": "k2",
+            "name": names["cancel_booking"],
+            "arguments": {"attendeeEmail": "lia@example.com", "start": f"{next_monday()}T16:30"},
+        },
+    )
     assert wrong["results"][0]["error"]["code"] == "booking_not_found"
     assert sandbox.calcom.bookings[uid].status == "accepted"
     cancelled = await call_tools(
-        tenant, bot_id,
-        {"id": "k3", "name": names["cancel_booking"],
-         "arguments": {"attendeeEmail": "lia@example.com", "start": start, "reason": "ill"}},
-    )  # fmt: skip
+        tenant,
+        bot_id,
+        {
+            "id": "k3",
+            "name": names["cancel_booking"],
+            "arguments": {"attendeeEmail": "lia@example.com", "start": start, "reason": "ill"},
+        },
+    )
     assert cancelled["results"][0]["ok"] is True, cancelled
     assert cancelled["results"][0]["data"]["bookingId"] == uid
     assert sandbox.calcom.bookings[uid].status == "cancelled"
@@ -245,7 +299,8 @@ async def test_cancel_by_attendee_email_and_start(tenant: Tenant, sandbox: Sandb
 
 async def test_cancel_needs_a_booking_id_or_email_and_start(tenant: Tenant) -> None:
     bot_id, _, names = await bot_with_calcom(tenant)
-    body = await call_tools(tenant, bot_id, {"id": "k4", "name": names["cancel_booking"],
-                                         "arguments": {"reason": "x"}})  # fmt: skip
+    body = await call_tools(
+        tenant, bot_id, {"id": "k4", "name": names["cancel_booking"], "arguments": {"reason": "x"}}
+    )
     assert body["results"][0]["error"]["code"] == "invalid_arguments"
     assert "attendeeEmail" in body["results"][0]["content"]

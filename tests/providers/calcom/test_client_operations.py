@@ -76,9 +76,12 @@ async def test_a_booking_takes_its_slot_away(calcom: CalcomClient, sandbox: Sand
     assert sandbox.calcom.bookings[booking.uid].notes == "First consultation"
 
     slots = await calcom.slots(
-        DEMO_API_KEY, start=monday, end=monday + timedelta(days=1),
-        time_zone=DEMO_TIMEZONE, event_type_id=event_type_id,
-    )  # fmt: skip
+        DEMO_API_KEY,
+        start=monday,
+        end=monday + timedelta(days=1),
+        time_zone=DEMO_TIMEZONE,
+        event_type_id=event_type_id,
+    )
     assert start not in [s.start for s in slots]
     assert len(slots) == 17
 
@@ -86,8 +89,12 @@ async def test_a_booking_takes_its_slot_away(calcom: CalcomClient, sandbox: Sand
 async def test_booking_a_taken_slot_is_slot_unavailable(calcom: CalcomClient) -> None:
     monday = next_monday()
     start = datetime(monday.year, monday.month, monday.day, 11, 0, tzinfo=SAO_PAULO)
-    kwargs = dict(attendee_email="a@example.com", attendee_time_zone="UTC",
-                  event_type_slug="30min", username=DEMO_USERNAME)  # fmt: skip
+    kwargs = dict(
+        attendee_email="a@example.com",
+        attendee_time_zone="UTC",
+        event_type_slug="30min",
+        username=DEMO_USERNAME,
+    )
     await calcom.create_booking(DEMO_API_KEY, start=start, attendee_name="A", **kwargs)
     with pytest.raises(CalcomSlotUnavailable) as raised:
         await calcom.create_booking(DEMO_API_KEY, start=start, attendee_name="B", **kwargs)
@@ -99,18 +106,26 @@ async def test_booking_outside_working_hours_is_slot_unavailable(calcom: CalcomC
     night = datetime(monday.year, monday.month, monday.day, 22, 0, tzinfo=SAO_PAULO)
     with pytest.raises(CalcomSlotUnavailable):
         await calcom.create_booking(
-            DEMO_API_KEY, start=night, attendee_name="Night Owl", attendee_email="o@example.com",
-            attendee_time_zone="UTC", event_type_id=await _thirty_minute_id(calcom),
-        )  # fmt: skip
+            DEMO_API_KEY,
+            start=night,
+            attendee_name="Night Owl",
+            attendee_email="o@example.com",
+            attendee_time_zone="UTC",
+            event_type_id=await _thirty_minute_id(calcom),
+        )
 
 
 async def test_get_cancel_and_cancel_again(calcom: CalcomClient) -> None:
     monday = next_monday()
     start = datetime(monday.year, monday.month, monday.day, 14, 0, tzinfo=SAO_PAULO)
     booking = await calcom.create_booking(
-        DEMO_API_KEY, start=start, attendee_name="Ana", attendee_email="ana@example.com",
-        attendee_time_zone="UTC", event_type_id=await _thirty_minute_id(calcom),
-    )  # fmt: skip
+        DEMO_API_KEY,
+        start=start,
+        attendee_name="Ana",
+        attendee_email="ana@example.com",
+        attendee_time_zone="UTC",
+        event_type_id=await _thirty_minute_id(calcom),
+    )
     fetched = await calcom.get_booking(DEMO_API_KEY, booking.uid)
     assert fetched.uid == booking.uid
     cancelled = await calcom.cancel_booking(DEMO_API_KEY, booking.uid, "patient is ill")
@@ -127,9 +142,13 @@ async def test_reschedule_moves_the_booking_to_a_new_uid(
     monday = next_monday()
     first = datetime(monday.year, monday.month, monday.day, 15, 0, tzinfo=SAO_PAULO)
     booking = await calcom.create_booking(
-        DEMO_API_KEY, start=first, attendee_name="Joao", attendee_email="joao@example.com",
-        attendee_time_zone="UTC", event_type_id=await _thirty_minute_id(calcom),
-    )  # fmt: skip
+        DEMO_API_KEY,
+        start=first,
+        attendee_name="Joao",
+        attendee_email="joao@example.com",
+        attendee_time_zone="UTC",
+        event_type_id=await _thirty_minute_id(calcom),
+    )
     later = first + timedelta(hours=1)
     moved = await calcom.reschedule_booking(DEMO_API_KEY, booking.uid, later, "conflict")
     assert moved.uid != booking.uid
@@ -148,7 +167,10 @@ async def test_an_unknown_booking_is_not_found(calcom: CalcomClient) -> None:
 async def test_past_slots_are_never_offered(calcom: CalcomClient) -> None:
     now = datetime.now(UTC)
     slots = await calcom.slots(
-        DEMO_API_KEY, start=now - timedelta(days=3), end=now + timedelta(days=1),
-        time_zone="UTC", event_type_id=await _thirty_minute_id(calcom),
-    )  # fmt: skip
+        DEMO_API_KEY,
+        start=now - timedelta(days=3),
+        end=now + timedelta(days=1),
+        time_zone="UTC",
+        event_type_id=await _thirty_minute_id(calcom),
+    )
     assert all(s.start > now for s in slots)

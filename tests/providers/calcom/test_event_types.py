@@ -31,9 +31,12 @@ async def test_event_types_are_read_live_not_cached(tenant: Tenant, sandbox: San
     async with httpx.AsyncClient(base_url=sandbox.url) as http:
         made = await http.post(
             "/sandbox/calcom/users",
-            json={"username": "dr-live", "timeZone": "Europe/Lisbon",
-                  "eventTypes": [{"slug": "consulta", "lengthInMinutes": 45}]},
-        )  # fmt: skip
+            json={
+                "username": "dr-live",
+                "timeZone": "Europe/Lisbon",
+                "eventTypes": [{"slug": "consulta", "lengthInMinutes": 45}],
+            },
+        )
     assert made.status_code == 201
     account = made.json()
     integration_id = await _integration(

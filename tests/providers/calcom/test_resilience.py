@@ -17,8 +17,9 @@ from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.support import SAO_PAULO, next_monday
 
-FAST = RetryPolicy(attempts=4, budget=5.0, request_timeout=2.0, wait_initial=0.01,
-                   wait_max=0.05, wait_jitter=0.01)  # fmt: skip
+FAST = RetryPolicy(
+    attempts=4, budget=5.0, request_timeout=2.0, wait_initial=0.01, wait_max=0.05, wait_jitter=0.01
+)
 
 
 @pytest.fixture
@@ -33,17 +34,22 @@ def retries_of(operation: str) -> float:
         s.value
         for m in PROVIDER_RETRIES.collect()
         for s in m.samples
-        if s.name.endswith("_total") and s.labels["operation"] == operation
+        if s.name.endswith("_total")
+        and s.labels["operation"] == operation
         and s.labels["provider"] == "calcom"
-    )  # fmt: skip
+    )
 
 
 async def _slots(calcom: CalcomClient) -> int:
     monday = next_monday()
     slots = await calcom.slots(
-        DEMO_API_KEY, start=monday, end=monday + timedelta(days=1), time_zone="UTC",
-        event_type_slug="30min", username=DEMO_USERNAME,
-    )  # fmt: skip
+        DEMO_API_KEY,
+        start=monday,
+        end=monday + timedelta(days=1),
+        time_zone="UTC",
+        event_type_slug="30min",
+        username=DEMO_USERNAME,
+    )
     return len(slots)
 
 
@@ -71,8 +77,14 @@ async def test_503_twice_then_success(calcom: CalcomClient, sandbox: SandboxServ
 async def test_a_hanging_provider_ends_in_a_clear_error_within_the_budget(
     sandbox: SandboxServer,
 ) -> None:
-    policy = RetryPolicy(attempts=3, budget=1.0, request_timeout=0.4, wait_initial=0.01,
-                         wait_max=0.02, wait_jitter=0.0)  # fmt: skip
+    policy = RetryPolicy(
+        attempts=3,
+        budget=1.0,
+        request_timeout=0.4,
+        wait_initial=0.01,
+        wait_max=0.02,
+        wait_jitter=0.0,
+    )
     client = CalcomClient(f"{sandbox.url}/calcom", policy=policy)
     sandbox.state.faults.rules.append(Fault(path_prefix="/calcom/v2/slots", hang=True, times=-1))
     started = time.monotonic()
@@ -111,9 +123,12 @@ async def test_a_booking_is_not_repeated_after_a_503(
         await calcom.create_booking(
             DEMO_API_KEY,
             start=datetime(monday.year, monday.month, monday.day, 9, 0, tzinfo=SAO_PAULO),
-            attendee_name="Once", attendee_email="once@example.com", attendee_time_zone="UTC",
-            event_type_slug="30min", username=DEMO_USERNAME,
-        )  # fmt: skip
+            attendee_name="Once",
+            attendee_email="once@example.com",
+            attendee_time_zone="UTC",
+            event_type_slug="30min",
+            username=DEMO_USERNAME,
+        )
     assert sandbox.state.faults.rules[0].times == 1  # exactly one attempt reached it
 
 
@@ -122,16 +137,23 @@ async def test_a_booking_refused_with_429_is_retried(
 ) -> None:
     """429 means the provider did nothing: repeating is safe even for a booking."""
     sandbox.state.faults.rules.append(
-        Fault(path_prefix="/calcom/v2/bookings", methods=frozenset({"POST"}), status=429,
-              retry_after=0.1)
-    )  # fmt: skip
+        Fault(
+            path_prefix="/calcom/v2/bookings",
+            methods=frozenset({"POST"}),
+            status=429,
+            retry_after=0.1,
+        )
+    )
     monday = next_monday()
     booking = await calcom.create_booking(
         DEMO_API_KEY,
         start=datetime(monday.year, monday.month, monday.day, 9, 30, tzinfo=SAO_PAULO),
-        attendee_name="Twice", attendee_email="twice@example.com", attendee_time_zone="UTC",
-        event_type_slug="30min", username=DEMO_USERNAME,
-    )  # fmt: skip
+        attendee_name="Twice",
+        attendee_email="twice@example.com",
+        attendee_time_zone="UTC",
+        event_type_slug="30min",
+        username=DEMO_USERNAME,
+    )
     assert booking.status == "accepted"
     assert len([b for b in sandbox.calcom.bookings.values() if b.uid == booking.uid]) == 1
 

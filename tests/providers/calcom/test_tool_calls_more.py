@@ -28,8 +28,7 @@ from tests.support import next_monday, wait_until
 async def _one(tenant: Tenant, bot_id: str, name: str, **arguments: Any) -> dict[str, Any]:
     """The result of one call of tool `name` (a new call: a call id of its own)."""
     call_id = f"call-{uuid.uuid4().hex[:12]}"
-    body = await call_tools(tenant, bot_id, {"id": call_id, "name": name,
-                                             "arguments": arguments})  # fmt: skip
+    body = await call_tools(tenant, bot_id, {"id": call_id, "name": name, "arguments": arguments})
     (result,) = body["results"]
     assert isinstance(result, dict)
     return result
@@ -52,16 +51,24 @@ async def test_reschedule_booking_moves_the_booking_in_calcom(
     bot_id, _, names = await bot_with_calcom(tenant)
     monday = next_monday().isoformat()
     booked = await _one(
-        tenant, bot_id, names["create_booking"], start=f"{monday}T10:00",
-        attendeeName="Maria Silva", attendeeEmail="maria@example.com",
-    )  # fmt: skip
+        tenant,
+        bot_id,
+        names["create_booking"],
+        start=f"{monday}T10:00",
+        attendeeName="Maria Silva",
+        attendeeEmail="maria@example.com",
+    )
     assert booked["ok"] is True, booked
     old_uid = booked["data"]["bookingId"]
 
     moved = await _one(
-        tenant, bot_id, names["reschedule_booking"], bookingId=old_uid,
-        newStart=f"{monday}T15:30", reason="the patient has a conflict",
-    )  # fmt: skip
+        tenant,
+        bot_id,
+        names["reschedule_booking"],
+        bookingId=old_uid,
+        newStart=f"{monday}T15:30",
+        reason="the patient has a conflict",
+    )
     assert moved["ok"] is True, moved
     new_uid = moved["data"]["bookingId"]
     assert new_uid != old_uid  # Cal.com makes a new booking for the new time
@@ -104,9 +111,13 @@ async def test_reschedule_to_a_taken_time_answers_slot_unavailable_and_moves_not
     uids = []
     for hour, email in (("10:00", "a@example.com"), ("11:00", "b@example.com")):
         booked = await _one(
-            tenant, bot_id, names["create_booking"], start=f"{monday}T{hour}",
-            attendeeName="Patient", attendeeEmail=email,
-        )  # fmt: skip
+            tenant,
+            bot_id,
+            names["create_booking"],
+            start=f"{monday}T{hour}",
+            attendeeName="Patient",
+            attendeeEmail=email,
+        )
         assert booked["ok"] is True, booked
         uids.append(booked["data"]["bookingId"])
 
@@ -146,9 +157,13 @@ async def test_several_event_types_and_no_default_answer_event_type_required(
 
     # A booking without the event type is refused the same way, and books nothing.
     booking = await _one(
-        tenant, bot_id, names["create_booking"], start=f"{monday}T10:00",
-        attendeeName="Ana", attendeeEmail="ana@example.com",
-    )  # fmt: skip
+        tenant,
+        bot_id,
+        names["create_booking"],
+        start=f"{monday}T10:00",
+        attendeeName="Ana",
+        attendeeEmail="ana@example.com",
+    )
     assert booking["ok"] is False
     assert booking["error"]["code"] == "event_type_required"
     assert booking["data"]["eventTypes"] == listed
@@ -161,8 +176,10 @@ async def test_several_event_types_and_no_default_answer_event_type_required(
     assert chosen["ok"] is True, chosen
     consulta = next(t for t in user["eventTypes"] if t["slug"] == "consulta")
     assert chosen["data"]["eventType"] == {
-        "id": consulta["id"], "slug": "consulta", "lengthInMinutes": 45,
-    }  # fmt: skip
+        "id": consulta["id"],
+        "slug": "consulta",
+        "lengthInMinutes": 45,
+    }
     starts = [slot["start"] for slot in chosen["data"]["slots"]]
     assert starts[:2] == [f"{monday}T09:00:00-03:00", f"{monday}T09:45:00-03:00"]
 
@@ -187,9 +204,15 @@ async def test_an_event_type_deleted_in_calcom_after_it_was_cached_is_fetched_ag
     delay = Fault(path_prefix="/calcom/v2/bookings", methods=frozenset({"POST"}), latency_ms=300)
     sandbox.state.faults.rules.append(delay)
     booking = asyncio.create_task(
-        _one(tenant, bot_id, names["create_booking"], start=f"{monday}T10:00",
-             attendeeName="Ana", attendeeEmail="ana@example.com")
-    )  # fmt: skip
+        _one(
+            tenant,
+            bot_id,
+            names["create_booking"],
+            start=f"{monday}T10:00",
+            attendeeName="Ana",
+            attendeeEmail="ana@example.com",
+        )
+    )
     await wait_until(lambda: all(rule is not delay for rule in sandbox.state.faults.rules))
     assert not booking.done()
     account = sandbox.calcom.users[user["username"]]

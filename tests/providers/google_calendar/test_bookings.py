@@ -71,24 +71,29 @@ async def _function(tenant: Tenant, sandbox: SandboxServer, **settings: Any) -> 
         **settings,
     }
     created = await tenant.api.post(
-        "/api/v1/functions/", json=body_for(tenant, name="Dr Ana", botId=bot_id,
-                                            googleCalendar=calendar),
-    )  # fmt: skip
+        "/api/v1/functions/",
+        json=body_for(tenant, name="Dr Ana", botId=bot_id, googleCalendar=calendar),
+    )
     assert created.status_code == 201, created.text
     tools = await tenant.api.get(f"/api/v1/bots/{bot_id}/tools")
     assert tools.status_code == 200, tools.text
-    names = {t["function"]["name"].removesuffix("_dr_ana"): t["function"]["name"]
-             for t in tools.json()["tools"]}  # fmt: skip
-    assert set(names) == {"check_availability", "create_booking", "cancel_booking",
-                          "reschedule_booking"}  # fmt: skip
+    names = {
+        t["function"]["name"].removesuffix("_dr_ana"): t["function"]["name"]
+        for t in tools.json()["tools"]
+    }
+    assert set(names) == {
+        "check_availability",
+        "create_booking",
+        "cancel_booking",
+        "reschedule_booking",
+    }
     return Setup(bot_id, created.json()["id"], account, names)
 
 
 async def _call(
     tenant: Tenant, setup: Setup, action: str, arguments: dict[str, Any], call_id: str | None = None
 ) -> dict[str, Any]:
-    call = {"id": call_id or uuid.uuid4().hex, "name": setup.names[action],
-            "arguments": arguments}  # fmt: skip
+    call = {"id": call_id or uuid.uuid4().hex, "name": setup.names[action], "arguments": arguments}
     response = await tenant.api.post(
         f"/api/v1/bots/{setup.bot_id}/tool-calls", json={"toolCalls": [call]}
     )
@@ -99,8 +104,12 @@ async def _call(
 
 
 def _book(day: date, hhmm: str, **extra: Any) -> dict[str, Any]:
-    return {"start": f"{day.isoformat()}T{hhmm}", "attendeeName": "Maria Silva",
-            "attendeeEmail": "maria@example.com", **extra}  # fmt: skip
+    return {
+        "start": f"{day.isoformat()}T{hhmm}",
+        "attendeeName": "Maria Silva",
+        "attendeeEmail": "maria@example.com",
+        **extra,
+    }
 
 
 def _events(sandbox: SandboxServer, setup: Setup, *, live: bool = True) -> list[dict[str, Any]]:
@@ -169,9 +178,11 @@ async def test_availability_with_a_longer_duration_keeps_every_slot_inside_the_h
 ) -> None:
     setup = await _function(tenant, sandbox, workingHours=MORNING)
     result = await _call(
-        tenant, setup, "check_availability",
+        tenant,
+        setup,
+        "check_availability",
         {"startDate": next_monday().isoformat(), "durationMinutes": 60},
-    )  # fmt: skip
+    )
     assert starts(result) == ["09:00", "09:30", "10:00", "10:30", "11:00"]
     assert all(s["end"][11:16] <= "12:00" for s in result["data"]["slots"])
     assert result["data"]["durationMinutes"] == 60
@@ -184,9 +195,11 @@ async def test_availability_is_written_in_the_callers_time_zone(
     setup = await _function(tenant, sandbox, workingHours=MORNING)
     monday = next_monday()
     result = await _call(
-        tenant, setup, "check_availability",
+        tenant,
+        setup,
+        "check_availability",
         {"startDate": f"{monday}T00:00-03:00", "timeZone": "America/New_York"},
-    )  # fmt: skip
+    )
     first = datetime.fromisoformat(result["data"]["slots"][0]["start"])
     assert first == local(monday, "09:00")
     assert first.utcoffset() == local(monday, "09:00", NEW_YORK).utcoffset()
@@ -203,9 +216,12 @@ async def test_availability_is_written_in_the_callers_time_zone(
     ],
 )
 async def test_availability_leaves_out_an_existing_event_and_its_buffer(
-    tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient, buffer: int,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
+    buffer: int,
     expected: list[str],
-) -> None:  # fmt: skip
+) -> None:
     setup = await _function(tenant, sandbox, workingHours=MORNING, bufferMinutes=buffer)
     monday = next_monday()
     await google.insert_event(
@@ -222,9 +238,11 @@ async def test_availability_respects_the_minimum_notice(
     today = datetime.now(SAO_PAULO).date()
     before = datetime.now(UTC)
     result = await _call(
-        tenant, setup, "check_availability",
+        tenant,
+        setup,
+        "check_availability",
         {"startDate": today.isoformat(), "endDate": (today + timedelta(days=3)).isoformat()},
-    )  # fmt: skip
+    )
     after = datetime.now(UTC)
     first = datetime.fromisoformat(result["data"]["slots"][0]["startUtc"])
     # The first start on the half-hour grid at or after now + 48 h, and none sooner.
@@ -268,9 +286,11 @@ async def test_create_booking_makes_the_event_with_the_attendee_and_a_meet_link_
     setup = await _function(tenant, sandbox, createMeetLink=meet)
     monday = next_monday()
     result = await _call(
-        tenant, setup, "create_booking",
+        tenant,
+        setup,
+        "create_booking",
         _book(monday, "10:00", notes="first visit", attendeePhone="+5511987654321"),
-    )  # fmt: skip
+    )
     assert result["ok"] is True, result
     event_id = result["data"]["bookingId"]
 
@@ -314,9 +334,11 @@ async def test_title_and_duration_shape_the_event(tenant: Tenant, sandbox: Sandb
     setup = await _function(tenant, sandbox)
     monday = next_monday()
     result = await _call(
-        tenant, setup, "create_booking",
+        tenant,
+        setup,
+        "create_booking",
         _book(monday, "14:00", title="Dental check-up", durationMinutes=60),
-    )  # fmt: skip
+    )
     assert result["ok"] is True, result
     (event,) = _events(sandbox, setup)
     assert event["summary"] == "Dental check-up"
@@ -402,12 +424,21 @@ async def test_fifty_concurrent_bookings_of_one_slot_give_one_booking(
     clients = [tenant.client() for _ in range(50)]
     responses = await asyncio.gather(
         *(
-            c.post(f"/api/v1/bots/{setup.bot_id}/tool-calls",
-                   json={"toolCalls": [{"id": f"race-{i}", "name": setup.names["create_booking"],
-                                        "arguments": args}]})
+            c.post(
+                f"/api/v1/bots/{setup.bot_id}/tool-calls",
+                json={
+                    "toolCalls": [
+                        {
+                            "id": f"race-{i}",
+                            "name": setup.names["create_booking"],
+                            "arguments": args,
+                        }
+                    ]
+                },
+            )
             for i, c in enumerate(clients)
         )
-    )  # fmt: skip
+    )
     for c in clients:
         await c.aclose()
     results = [r.json()["results"][0] for r in responses]
@@ -435,11 +466,16 @@ async def _die_before_storing(app: FastAPI, setup: Setup, call_id: str) -> None:
     async with app.state.sessionmaker.begin() as session:
         changed = await session.execute(
             update(IdempotencyRecord)
-            .where(IdempotencyRecord.scope == f"bot:{setup.bot_id}",
-                   IdempotencyRecord.key == call_id)
-            .values(state="running", created_at=utcnow() - timedelta(minutes=5),
-                    result_ciphertext=None, result_key_id=None)
-        )  # fmt: skip
+            .where(
+                IdempotencyRecord.scope == f"bot:{setup.bot_id}", IdempotencyRecord.key == call_id
+            )
+            .values(
+                state="running",
+                created_at=utcnow() - timedelta(minutes=5),
+                result_ciphertext=None,
+                result_key_id=None,
+            )
+        )
     assert changed.rowcount == 1
 
 
@@ -448,10 +484,11 @@ async def _expire_key(app: FastAPI, setup: Setup, call_id: str) -> None:
     async with app.state.sessionmaker.begin() as session:
         await session.execute(
             update(IdempotencyRecord)
-            .where(IdempotencyRecord.scope == f"bot:{setup.bot_id}",
-                   IdempotencyRecord.key == call_id)
+            .where(
+                IdempotencyRecord.scope == f"bot:{setup.bot_id}", IdempotencyRecord.key == call_id
+            )
             .values(expires_at=utcnow() - timedelta(seconds=1))
-        )  # fmt: skip
+        )
 
 
 def test_event_ids_derived_from_keys_are_stable_and_valid_for_google() -> None:
@@ -468,8 +505,9 @@ async def test_a_booking_made_by_a_call_with_an_id_is_named_after_its_key(
     tenant: Tenant, sandbox: SandboxServer
 ) -> None:
     setup = await _function(tenant, sandbox)
-    result = await _call(tenant, setup, "create_booking", _book(next_monday(), "09:00"),
-                         call_id="call_named")  # fmt: skip
+    result = await _call(
+        tenant, setup, "create_booking", _book(next_monday(), "09:00"), call_id="call_named"
+    )
     assert result["ok"] is True, result
     assert result["data"]["bookingId"] == event_id_for(f"bot:{setup.bot_id}:call_named")
     (event,) = _events(sandbox, setup)
@@ -542,8 +580,12 @@ async def test_a_call_id_used_again_after_its_key_expired_books_anew(
     if then == "cancelled":
         done = await _call(tenant, setup, "cancel_booking", {"bookingId": old_id})
     else:
-        done = await _call(tenant, setup, "reschedule_booking",
-                           {"bookingId": old_id, "newStart": f"{monday}T11:00"})  # fmt: skip
+        done = await _call(
+            tenant,
+            setup,
+            "reschedule_booking",
+            {"bookingId": old_id, "newStart": f"{monday}T11:00"},
+        )
     assert done["ok"] is True, done
     await _expire_key(app, setup, "call_1")
 
@@ -601,9 +643,11 @@ async def test_a_token_due_for_refresh_is_refreshed_before_the_calendar_lock(
     assert lock_watch == [False]
     await expire_token()
     moved = await _call(
-        tenant, setup, "reschedule_booking",
+        tenant,
+        setup,
+        "reschedule_booking",
         {"bookingId": booked["data"]["bookingId"], "newStart": f"{monday}T11:00"},
-    )  # fmt: skip
+    )
     assert moved["ok"] is True, moved
     assert lock_watch == [False, False]
 
@@ -617,17 +661,22 @@ async def test_booking_changes_state_the_functions_notification_settings(
     """Each result of a booking change carries the notification fields, and
     `waitForSpeechMs` tells a voice channel how long to wait before speaking."""
     setup = await _function(
-        tenant, sandbox, notificationType="webhook", notificationContentType="json",
-        notificationTarget="https://hooks.example.com/agentcal", notificationDelayMs=250,
+        tenant,
+        sandbox,
+        notificationType="webhook",
+        notificationContentType="json",
+        notificationTarget="https://hooks.example.com/agentcal",
+        notificationDelayMs=250,
         notificationWaitForSpeech=1500,
-    )  # fmt: skip
+    )
     monday = next_monday()
     expected = {"type": "webhook", "contentType": "json", "delayMs": 250, "waitForSpeechMs": 1500}
     booked = await _call(tenant, setup, "create_booking", _book(monday, "10:00"))
     assert booked["notifications"] == [{"event": "booking.created", **expected}]
     booking = {"bookingId": booked["data"]["bookingId"]}
-    moved = await _call(tenant, setup, "reschedule_booking",
-                        {**booking, "newStart": f"{monday}T11:00"})  # fmt: skip
+    moved = await _call(
+        tenant, setup, "reschedule_booking", {**booking, "newStart": f"{monday}T11:00"}
+    )
     assert moved["notifications"] == [{"event": "booking.rescheduled", **expected}]
     cancelled = await _call(tenant, setup, "cancel_booking", booking)
     assert cancelled["notifications"] == [{"event": "booking.cancelled", **expected}]
@@ -692,16 +741,20 @@ async def test_cancel_by_attendee_email_and_start(tenant: Tenant, sandbox: Sandb
     monday = next_monday()
     booked = await _call(tenant, setup, "create_booking", _book(monday, "16:00"))
     other = await _call(
-        tenant, setup, "create_booking",
+        tenant,
+        setup,
+        "create_booking",
         {**_book(monday, "16:00"), "start": f"{monday}T17:00", "attendeeEmail": "jo@example.com"},
-    )  # fmt: skip
+    )
     assert other["ok"] is True
     # The same instant written in UTC, and the address in other case: still Maria's.
     start_utc = local(monday, "16:00").astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = await _call(
-        tenant, setup, "cancel_booking",
+        tenant,
+        setup,
+        "cancel_booking",
         {"attendeeEmail": "Maria@Example.com", "start": start_utc},
-    )  # fmt: skip
+    )
     assert result["ok"] is True, result
     assert result["data"]["bookingId"] == booked["data"]["bookingId"]
     (left,) = _events(sandbox, setup)
@@ -715,9 +768,11 @@ async def test_cancel_by_attendee_at_a_wrong_start_names_their_bookings(
     monday = next_monday()
     await _call(tenant, setup, "create_booking", _book(monday, "16:00"))
     result = await _call(
-        tenant, setup, "cancel_booking",
+        tenant,
+        setup,
+        "cancel_booking",
         {"attendeeEmail": "maria@example.com", "start": f"{monday}T15:00"},
-    )  # fmt: skip
+    )
     assert result["ok"] is False
     assert result["error"]["code"] == "booking_not_found"
     assert "That day their bookings start at" in result["content"]
@@ -733,13 +788,16 @@ async def test_cancel_by_attendee_with_two_matching_events_is_ambiguous(
     attendees = [{"email": "maria@example.com", "display_name": "Maria Silva"}]
     for _ in range(2):  # Google accepts both; agentcal would never have booked the second
         await google.insert_event(
-            setup.account.access_token, setup.account.email,
+            setup.account.access_token,
+            setup.account.email,
             meeting(start, attendees=attendees),
-        )  # fmt: skip
+        )
     result = await _call(
-        tenant, setup, "cancel_booking",
+        tenant,
+        setup,
+        "cancel_booking",
         {"attendeeEmail": "maria@example.com", "start": start.isoformat()},
-    )  # fmt: skip
+    )
     assert result["error"]["code"] == "ambiguous_booking"
     assert "give the bookingId" in result["content"]
     assert len(result["data"]["bookings"]) == 2
@@ -771,13 +829,16 @@ async def test_reschedule_moves_the_event_keeping_its_length(
     obstacle because it is the same booking."""
     setup = await _function(tenant, sandbox)
     monday = next_monday()
-    booked = await _call(tenant, setup, "create_booking", _book(monday, "10:00",
-                                                                durationMinutes=60))  # fmt: skip
+    booked = await _call(
+        tenant, setup, "create_booking", _book(monday, "10:00", durationMinutes=60)
+    )
     event_id = booked["data"]["bookingId"]
     result = await _call(
-        tenant, setup, "reschedule_booking",
+        tenant,
+        setup,
+        "reschedule_booking",
         {"bookingId": event_id, "newStart": f"{monday}T10:30", "reason": "traffic"},
-    )  # fmt: skip
+    )
     assert result["ok"] is True, result
     (event,) = _events(sandbox, setup)
     assert event["id"] == event_id
@@ -823,9 +884,11 @@ async def test_reschedule_onto_a_taken_slot_is_refused_and_leaves_the_event(
     taken = await _call(tenant, setup, "create_booking", _book(monday, "14:00"))
     assert taken["ok"] is True
     result = await _call(
-        tenant, setup, "reschedule_booking",
+        tenant,
+        setup,
+        "reschedule_booking",
         {"bookingId": moving["data"]["bookingId"], "newStart": f"{monday}T14:00"},
-    )  # fmt: skip
+    )
     assert result["error"]["code"] == "slot_unavailable"
     alternatives = [a["start"][11:16] for a in result["data"]["alternatives"]]
     assert alternatives == ["12:30", "13:00", "13:30", "14:30", "15:00"]
@@ -847,9 +910,11 @@ async def test_reschedule_still_sees_another_event_during_the_old_time(
         setup.account.access_token, setup.account.email, meeting(local(monday, "10:30"))
     )
     result = await _call(
-        tenant, setup, "reschedule_booking",
+        tenant,
+        setup,
+        "reschedule_booking",
         {"bookingId": booked["data"]["bookingId"], "newStart": f"{monday}T10:30"},
-    )  # fmt: skip
+    )
     assert result["error"]["code"] == "slot_unavailable"
     stored = next(e for e in _events(sandbox, setup) if e["id"] == booked["data"]["bookingId"])
     assert _start(stored) == local(monday, "10:00")

@@ -228,9 +228,13 @@ async def test_delete_404_is_an_error_only_on_the_first_attempt(
         return httpx.Response(status, json={"error": {"code": status, "message": "Not Found"}})
 
     client = GoogleCalendarClient(
-        "https://google.test/calendar/v3", "https://google.test/token", "id", "secret",
-        transport=httpx.MockTransport(answer), policy=FAST,
-    )  # fmt: skip
+        "https://google.test/calendar/v3",
+        "https://google.test/token",
+        "id",
+        "secret",
+        transport=httpx.MockTransport(answer),
+        policy=FAST,
+    )
     try:
         if raises:
             with pytest.raises(GoogleNotFound):
@@ -385,9 +389,12 @@ async def test_an_unreachable_google_is_upstream_unavailable() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     client = GoogleCalendarClient(
-        f"http://127.0.0.1:{port}/calendar/v3", f"http://127.0.0.1:{port}/token", "id", "secret",
+        f"http://127.0.0.1:{port}/calendar/v3",
+        f"http://127.0.0.1:{port}/token",
+        "id",
+        "secret",
         policy=FAST,
-    )  # fmt: skip
+    )
     try:
         with pytest.raises(GoogleUnavailable) as raised:
             await client.get_calendar_list_entry("ya29.secret-token-value")
@@ -404,9 +411,13 @@ async def test_an_unreachable_google_is_upstream_unavailable() -> None:
 async def test_odd_success_bodies_are_google_errors_without_their_content(body: bytes) -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
     client = GoogleCalendarClient(
-        "https://google.test/calendar/v3", "https://google.test/token", "id", "secret",
-        transport=transport, policy=FAST,
-    )  # fmt: skip
+        "https://google.test/calendar/v3",
+        "https://google.test/token",
+        "id",
+        "secret",
+        transport=transport,
+        policy=FAST,
+    )
     try:
         with pytest.raises(GoogleError) as raised:
             await client.get_event("ya29.x", "a@example.com", "abcdef")

@@ -84,9 +84,12 @@ async def _status(tenant: Tenant, function_id: str) -> str:
 
 
 async def test_a_fresh_token_is_used_without_asking_google(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
     keyring: Keyring,
-) -> None:  # fmt: skip
+) -> None:
     account = await new_account(sandbox)
     function_id = await _function(tenant, account)
     plugin = await _plugin(app, function_id)
@@ -97,9 +100,13 @@ async def test_a_fresh_token_is_used_without_asking_google(
 
 @pytest.mark.parametrize("seconds_left", [-60, 120])
 async def test_an_expired_or_expiring_token_is_refreshed_and_stored_sealed(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
-    keyring: Keyring, seconds_left: int,
-) -> None:  # fmt: skip
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
+    keyring: Keyring,
+    seconds_left: int,
+) -> None:
     """Refresh *ahead* of expiry: 2 minutes left is too little for a tool call."""
     account = await new_account(sandbox)
     function_id = await _function(tenant, account)
@@ -127,9 +134,12 @@ async def test_an_expired_or_expiring_token_is_refreshed_and_stored_sealed(
 
 
 async def test_20_concurrent_calls_with_an_expired_token_refresh_once(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
     keyring: Keyring,
-) -> None:  # fmt: skip
+) -> None:
     account = await new_account(sandbox)
     function_id = await _function(tenant, account)
     await _expire(app, function_id)
@@ -147,9 +157,13 @@ async def test_20_concurrent_calls_with_an_expired_token_refresh_once(
 
 
 async def test_two_processes_refreshing_one_function_refresh_once(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, keyring: Keyring, database_url: str,
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    keyring: Keyring,
+    database_url: str,
     backend: str,
-) -> None:  # fmt: skip
+) -> None:
     """Two engines and two clients share nothing in memory, like two replicas: only the
     database lock keeps them from refreshing twice."""
     if backend != "postgresql":
@@ -179,9 +193,13 @@ async def test_two_processes_refreshing_one_function_refresh_once(
 
 @pytest.mark.parametrize("how", ["revoked", "injected"])
 async def test_invalid_grant_marks_the_credentials_invalid_until_a_new_token(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
-    keyring: Keyring, how: str,
-) -> None:  # fmt: skip
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
+    keyring: Keyring,
+    how: str,
+) -> None:
     account = await new_account(sandbox)
     function_id = await _function(tenant, account)
     await _expire(app, function_id)
@@ -215,9 +233,12 @@ async def test_invalid_grant_marks_the_credentials_invalid_until_a_new_token(
     fresh = await new_account(sandbox)
     body = body_for(
         tenant,
-        googleCalendar={"googleId": account.google_id, "calendarId": account.email,
-                        "googleToken": fresh.access_token},
-    )  # fmt: skip
+        googleCalendar={
+            "googleId": account.google_id,
+            "calendarId": account.email,
+            "googleToken": fresh.access_token,
+        },
+    )
     response = await tenant.api.put(f"/api/v1/functions/{function_id}", json=body)
     assert response.status_code == 200, response.text
     assert response.json()["googleCalendarPlugin"][0]["credentialStatus"] == "valid"
@@ -229,9 +250,12 @@ async def test_invalid_grant_marks_the_credentials_invalid_until_a_new_token(
 
 
 async def test_a_new_refresh_token_alone_also_clears_invalid(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
     keyring: Keyring,
-) -> None:  # fmt: skip
+) -> None:
     account = await new_account(sandbox)
     function_id = await _function(tenant, account)
     await _expire(app, function_id)
@@ -242,18 +266,24 @@ async def test_a_new_refresh_token_alone_also_clears_invalid(
         )
     body = body_for(
         tenant,
-        googleCalendar={"googleId": account.google_id, "calendarId": account.email,
-                        "googleRefreshToken": (await new_account(sandbox)).refresh_token},
-    )  # fmt: skip
+        googleCalendar={
+            "googleId": account.google_id,
+            "calendarId": account.email,
+            "googleRefreshToken": (await new_account(sandbox)).refresh_token,
+        },
+    )
     response = await tenant.api.put(f"/api/v1/functions/{function_id}", json=body)
     assert response.status_code == 200, response.text
     assert response.json()["googleCalendarPlugin"][0]["credentialStatus"] == "valid"
 
 
 async def test_a_refused_access_token_is_refreshed_and_the_call_repeated(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
     keyring: Keyring,
-) -> None:  # fmt: skip
+) -> None:
     """A pasted token has no known expiry: it is used until Google answers 401."""
     account = await new_account(sandbox)
     function_id = await _function(tenant, account)
@@ -272,9 +302,12 @@ async def test_a_refused_access_token_is_refreshed_and_the_call_repeated(
 
 
 async def test_a_refused_token_without_a_refresh_token_marks_the_credentials_invalid(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
     keyring: Keyring,
-) -> None:  # fmt: skip
+) -> None:
     account = await new_account(sandbox)
     function_id = await _function(tenant, account, refresh=False)
     sandbox.google.revoke(account.access_token)
@@ -289,9 +322,12 @@ async def test_a_refused_token_without_a_refresh_token_marks_the_credentials_inv
 
 
 async def test_a_function_created_with_only_a_refresh_token_gets_an_access_token(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
     keyring: Keyring,
-) -> None:  # fmt: skip
+) -> None:
     account = await new_account(sandbox)
     calendar = {"googleId": account.google_id, "googleToken": account.refresh_token}
     response = await tenant.api.post(
@@ -305,9 +341,12 @@ async def test_a_function_created_with_only_a_refresh_token_gets_an_access_token
 
 
 async def test_a_failed_refresh_leaves_the_credentials_valid(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
     keyring: Keyring,
-) -> None:  # fmt: skip
+) -> None:
     """Google being down says nothing about the token: try again next time."""
     account = await new_account(sandbox)
     function_id = await _function(tenant, account)
@@ -333,9 +372,12 @@ async def test_get_function_shows_credential_status(tenant: Tenant) -> None:
 
 
 async def test_a_put_with_new_tokens_wins_over_a_refresh_failing_meanwhile(
-    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, google: GoogleCalendarClient,
+    app: FastAPI,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    google: GoogleCalendarClient,
     keyring: Keyring,
-) -> None:  # fmt: skip
+) -> None:
     """The integrator re-authorises while a refresh with the revoked token is in flight:
     whichever commits first, the function ends with the new tokens and 'valid'."""
     account = await new_account(sandbox)
@@ -352,10 +394,13 @@ async def test_a_put_with_new_tokens_wins_over_a_refresh_failing_meanwhile(
     fresh = await new_account(sandbox)
     body = body_for(
         tenant,
-        googleCalendar={"googleId": account.google_id, "calendarId": account.email,
-                        "googleToken": fresh.access_token,
-                        "googleRefreshToken": fresh.refresh_token},
-    )  # fmt: skip
+        googleCalendar={
+            "googleId": account.google_id,
+            "calendarId": account.email,
+            "googleToken": fresh.access_token,
+            "googleRefreshToken": fresh.refresh_token,
+        },
+    )
     response = await tenant.api.put(f"/api/v1/functions/{function_id}", json=body)
     assert response.status_code == 200, response.text
     with pytest.raises(GoogleInvalidGrant):

@@ -23,19 +23,26 @@ FREE_BUSY = "/google/calendar/v3/freeBusy"
 # Backoff waits far shorter than the Retry-After the tests ask for, so a passing
 # 429 test shows the header was honoured, not that backoff happened to be as long.
 TINY_BACKOFF = RetryPolicy(
-    attempts=4, budget=5.0, request_timeout=2.0, wait_initial=0.001, wait_max=0.002,
+    attempts=4,
+    budget=5.0,
+    request_timeout=2.0,
+    wait_initial=0.001,
+    wait_max=0.002,
     wait_jitter=0,
-)  # fmt: skip
+)
 RATE_LIMITED_403 = {
     "error": {
         "errors": [
-            {"domain": "usageLimits", "reason": "rateLimitExceeded",
-             "message": "Rate Limit Exceeded"}
+            {
+                "domain": "usageLimits",
+                "reason": "rateLimitExceeded",
+                "message": "Rate Limit Exceeded",
+            }
         ],
         "code": 403,
         "message": "Rate Limit Exceeded",
     }
-}  # fmt: skip
+}
 
 
 async def _free_busy(
@@ -129,9 +136,13 @@ async def test_a_hanging_google_exhausts_the_budget_with_a_clear_error(
     account = await new_account(sandbox)
     sandbox.state.faults.rules.append(Fault(path_prefix=FREE_BUSY, hang=True, times=-1))
     policy = RetryPolicy(
-        attempts=10, budget=0.8, request_timeout=0.25, wait_initial=0.01, wait_max=0.02,
+        attempts=10,
+        budget=0.8,
+        request_timeout=0.25,
+        wait_initial=0.01,
+        wait_max=0.02,
         wait_jitter=0,
-    )  # fmt: skip
+    )
     transport = CountingTransport()
     client = google_client(sandbox, policy=policy, transport=transport)
     start = days_ahead_at(13)

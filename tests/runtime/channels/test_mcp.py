@@ -71,9 +71,14 @@ async def calcom_bot(tenant: Tenant, **overrides: Any) -> str:
         "/api/v1/bots", json={"name": "Reception", "unitId": tenant.unit_id}
     )
     body = calcom_body(
-        tenant.unit_id, title="Dr Ana", apiKey=DEMO_API_KEY, calcomUsername=DEMO_USERNAME,
-        botId=bot.json()["id"], defaultEventTypeSlug="30min", **overrides,
-    )  # fmt: skip
+        tenant.unit_id,
+        title="Dr Ana",
+        apiKey=DEMO_API_KEY,
+        calcomUsername=DEMO_USERNAME,
+        botId=bot.json()["id"],
+        defaultEventTypeSlug="30min",
+        **overrides,
+    )
     created = await tenant.api.post("/api/v1/calcom/integration", json=body)
     assert created.status_code == 201, created.text
     bot_id: str = bot.json()["id"]
@@ -123,8 +128,12 @@ async def test_initialize_and_tools_list_give_the_rest_mcp_format(
     assert initialized.server_info.name == "agentcal"
     assert initialized.capabilities.tools is not None
     tools = [t.model_dump(by_alias=True, mode="json", exclude_none=True) for t in listed.tools]
-    assert [t["name"] for t in tools] == [CHECK, BOOK, "cancel_booking_dr_ana",
-                                          "reschedule_booking_dr_ana"]  # fmt: skip
+    assert [t["name"] for t in tools] == [
+        CHECK,
+        BOOK,
+        "cancel_booking_dr_ana",
+        "reschedule_booking_dr_ana",
+    ]
     assert tools == rest.json()["tools"]
 
 
