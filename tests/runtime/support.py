@@ -8,8 +8,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from agentcal.providers.base import ToolSource
 from agentcal.providers.calcom import tools as calcom_tools
 from agentcal.providers.calcom.models import CalcomIntegration
@@ -17,7 +15,8 @@ from agentcal.providers.google_calendar import tools as google_tools
 from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
 from agentcal.runtime.catalog import Catalog, build_catalog
 from tests.conftest import SandboxServer
-from tests.factories import Tenant, calcom_body
+from tests.factories import Tenant
+from tests.providers.calcom.support import calcom_user, link_calcom
 
 PROMPT = "Use this to check Dr. Ana's free times and book 30-minute consultations."
 # OpenAI and Anthropic both document this pattern for tool (function) names.
@@ -155,39 +154,10 @@ def catalog_of(rows: list[CalcomIntegration | Function]) -> Catalog:
 CHECK = "check_availability_dr_ana"
 
 
-async def own_calcom_user(sandbox: SandboxServer) -> tuple[str, str]:
-    """A Cal.com user of its own (so no other test's cached event types are reused)."""
-    username = f"dr-cache-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=sandbox.url) as client:
-        response = await client.post(
-            "/sandbox/calcom/users",
-            json={
-                "username": username,
-                "timeZone": "America/Sao_Paulo",
-                "eventTypes": [{"slug": "30min", "lengthInMinutes": 30}],
-            },
-        )
-    assert response.status_code == 201, response.text
-    return username, response.json()["apiKey"]
-
-
 async def bot_with_own_calcom_user(
     tenant: Tenant, sandbox: SandboxServer
 ) -> tuple[str, str, dict[str, Any]]:
-    """A bot with one Cal.com integration: (bot id, integration id, the create body)."""
-    username, api_key = await own_calcom_user(sandbox)
-    bot = await tenant.api.post(
-        "/api/v1/bots", json={"name": "Reception", "unitId": tenant.unit_id}
-    )
-    assert bot.status_code == 201, bot.text
-    body = calcom_body(
-        tenant.unit_id,
-        title="Dr Ana",
-        apiKey=api_key,
-        calcomUsername=username,
-        botId=bot.json()["id"],
-        defaultEventTypeSlug="30min",
-    )
-    created = await tenant.api.post("/api/v1/calcom/integration", json=body)
-    assert created.status_code == 201, created.text
-    return bot.json()["id"], created.json()["id"], body
+    """A bot with the Cal.com integration of a user of its own (so no other test's cached
+    event types are reused): (bot id, integration id, the create body)."""
+    user = await calcom_user(sandbox, [("30min", 30)])
+    return await link_calcom(tenant, user["apiKey"], user["username"], defaultEventTypeSlug="30min")

@@ -15,29 +15,44 @@ from tests.conftest import SandboxServer
 from tests.factories import Tenant, calcom_body
 
 
-async def bot_with_calcom(tenant: Tenant, **overrides: Any) -> tuple[str, str, dict[str, str]]:
-    """A bot with the demo user's Cal.com integration "Dr Ana": (bot id, integration id,
-    the tool names by action)."""
+async def link_calcom(
+    tenant: Tenant, api_key: str, username: str, **fields: Any
+) -> tuple[str, str, dict[str, Any]]:
+    """A new bot with a Cal.com integration "Dr Ana" of `username` linked to it:
+    (bot id, integration id, the integration's create body)."""
     bot = await tenant.api.post(
         "/api/v1/bots", json={"name": "Reception", "unitId": tenant.unit_id}
     )
+    assert bot.status_code == 201, bot.text
     body = calcom_body(
         tenant.unit_id,
         title="Dr Ana",
-        apiKey=DEMO_API_KEY,
-        calcomUsername=DEMO_USERNAME,
+        apiKey=api_key,
+        calcomUsername=username,
         botId=bot.json()["id"],
-        defaultEventTypeSlug="30min",
-        **overrides,
+        **fields,
     )
     created = await tenant.api.post("/api/v1/calcom/integration", json=body)
     assert created.status_code == 201, created.text
-    tools = await tenant.api.get(f"/api/v1/bots/{bot.json()['id']}/tools")
-    names = {
+    return bot.json()["id"], created.json()["id"], body
+
+
+async def tool_names(tenant: Tenant, bot_id: str) -> dict[str, str]:
+    """The bot's "Dr Ana" tool names, by action."""
+    tools = await tenant.api.get(f"/api/v1/bots/{bot_id}/tools")
+    assert tools.status_code == 200, tools.text
+    return {
         t["function"]["name"].split("_dr_ana")[0]: t["function"]["name"]
         for t in tools.json()["tools"]
     }
-    return bot.json()["id"], created.json()["id"], names
+
+
+async def bot_with_calcom(tenant: Tenant, **overrides: Any) -> tuple[str, str, dict[str, str]]:
+    """A bot with the demo user's Cal.com integration "Dr Ana": (bot id, integration id,
+    the tool names by action)."""
+    fields = {"defaultEventTypeSlug": "30min", **overrides}
+    bot_id, integration_id, _ = await link_calcom(tenant, DEMO_API_KEY, DEMO_USERNAME, **fields)
+    return bot_id, integration_id, await tool_names(tenant, bot_id)
 
 
 async def call_tools(tenant: Tenant, bot_id: str, *calls: dict[str, Any]) -> dict[str, Any]:
@@ -74,27 +89,10 @@ async def bot_with_calcom_user(
 ) -> tuple[str, str, dict[str, str]]:
     """Like `bot_with_calcom`, for `user` (from `calcom_user`), with no default event
     type unless `overrides` give one."""
-    bot = await tenant.api.post(
-        "/api/v1/bots", json={"name": "Reception", "unitId": tenant.unit_id}
+    bot_id, integration_id, _ = await link_calcom(
+        tenant, user["apiKey"], user["username"], **overrides
     )
-    assert bot.status_code == 201, bot.text
-    body = calcom_body(
-        tenant.unit_id,
-        title="Dr Ana",
-        apiKey=user["apiKey"],
-        calcomUsername=user["username"],
-        botId=bot.json()["id"],
-        **overrides,
-    )
-    created = await tenant.api.post("/api/v1/calcom/integration", json=body)
-    assert created.status_code == 201, created.text
-    tools = await tenant.api.get(f"/api/v1/bots/{bot.json()['id']}/tools")
-    assert tools.status_code == 200, tools.text
-    names = {
-        t["function"]["name"].split("_dr_ana")[0]: t["function"]["name"]
-        for t in tools.json()["tools"]
-    }
-    return bot.json()["id"], created.json()["id"], names
+    return bot_id, integration_id, await tool_names(tenant, bot_id)
 
 
 def count_requests(sandbox: SandboxServer, method: str, path_prefix: str) -> Callable[[], int]:

@@ -30,11 +30,11 @@ from agentcal.app import create_app
 from agentcal.crypto.keyring import Keyring
 from agentcal.runtime.channels import mcp as mcp_server
 from agentcal.runtime.channels.mcp import IDEMPOTENCY_META_KEY
-from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from agentcal.settings import Settings
 from agentcal.tenancy.models import AccessToken
 from tests.conftest import SandboxServer
-from tests.factories import Tenant, calcom_body
+from tests.factories import Tenant
+from tests.providers.calcom.support import bot_with_calcom
 from tests.servers import serve_in_thread
 from tests.support import next_monday
 
@@ -67,21 +67,7 @@ def mcp_url(served: str, bot_id: str) -> str:
 
 async def calcom_bot(tenant: Tenant, **overrides: Any) -> str:
     """A bot with the Cal.com demo account linked as "Dr Ana"; its id."""
-    bot = await tenant.api.post(
-        "/api/v1/bots", json={"name": "Reception", "unitId": tenant.unit_id}
-    )
-    body = calcom_body(
-        tenant.unit_id,
-        title="Dr Ana",
-        apiKey=DEMO_API_KEY,
-        calcomUsername=DEMO_USERNAME,
-        botId=bot.json()["id"],
-        defaultEventTypeSlug="30min",
-        **overrides,
-    )
-    created = await tenant.api.post("/api/v1/calcom/integration", json=body)
-    assert created.status_code == 201, created.text
-    bot_id: str = bot.json()["id"]
+    bot_id, _, _ = await bot_with_calcom(tenant, **overrides)
     return bot_id
 
 
