@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import itertools
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -13,6 +14,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agentcal.db.caches import CHANNEL, TtlCache
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
@@ -101,3 +106,36 @@ class InFlight:
         name = answer.request.headers["X-Test-Client"]
         (request,) = (r for r in self.requests if r.client == name)
         return request
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, :tables)")
+
+
+async def notifications_drained(
+    sessionmaker: async_sessionmaker[AsyncSession], timeout: float = 10.0
+) -> None:
+    """Return once this process has handled every cache notification committed so far.
+
+    On PostgreSQL a commit's NOTIFY reaches this process's listener (the app's
+    `cache_sync` task) a little later, and empties every cache of the named tables,
+    including a test's own cache made after the commit. PostgreSQL delivers the
+    notifications of one channel in commit order, so once a notification naming a table
+    of its own (watched by a cache of its own) has emptied that cache, all those
+    committed before it have been handled. Sent again every half second, in case the
+    listener was still connecting. On SQLite there are no notifications: nothing to wait.
+    """
+    async with sessionmaker() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return
+    marker = f"drained-{uuid.uuid4().hex}"
+    sentinel: TtlCache[str, str] = TtlCache({marker}, ttl=60)
+    before = sentinel.generation
+    deadline = time.monotonic() + timeout
+    while sentinel.generation == before:
+        assert time.monotonic() < deadline, f"no cache notification handled in {timeout} s"
+        async with sessionmaker() as session:
+            await session.execute(_NOTIFY, {"channel": CHANNEL, "tables": marker})
+            await session.commit()
+        resend = time.monotonic() + 0.5
+        while sentinel.generation == before and time.monotonic() < resend:
+            await asyncio.sleep(0.005)

@@ -16,8 +16,8 @@ from agentcal.bots.models import Bot
 from agentcal.db.caches import TtlCache
 from agentcal.db.engine import utcnow
 from agentcal.tenancy.models import Unit
-from tests.db.support import notifications_drained
 from tests.factories import Tenant
+from tests.support import notifications_drained
 
 KEY = ("bot", "reception")
 

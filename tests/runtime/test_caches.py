@@ -16,7 +16,7 @@ from agentcal.tenancy.tokens import hash_token
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.runtime.support import CHECK, bot_with_own_calcom_user
-from tests.support import next_monday
+from tests.support import next_monday, notifications_drained
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 EVENT_TYPES = "/calcom/v2/event-types"
@@ -73,6 +73,7 @@ async def test_two_availability_checks_fetch_the_event_types_once(
     tenant: Tenant, sandbox: SandboxServer, app: FastAPI
 ) -> None:
     bot_id, _, _ = await bot_with_own_calcom_user(tenant, sandbox)
+    await notifications_drained(app.state.sessionmaker)  # the set-up empties nothing later
     event_types = RequestCounter(sandbox, EVENT_TYPES)
     first = await _result(tenant, bot_id)
     second = await _result(tenant, bot_id)
@@ -90,6 +91,7 @@ async def test_switching_a_tool_off_applies_to_the_very_next_call(
     tenant: Tenant, sandbox: SandboxServer, app: FastAPI
 ) -> None:
     bot_id, integration_id, body = await bot_with_own_calcom_user(tenant, sandbox)
+    await notifications_drained(app.state.sessionmaker)  # the set-up empties nothing later
     assert (await _result(tenant, bot_id))["ok"] is True
     assert _catalog_cached(app, tenant, bot_id)  # so the next call would reuse it
     # The create body without its API key, as Toolzz sends updates.
@@ -106,6 +108,7 @@ async def test_deleting_the_bot_applies_to_the_very_next_call(
     tenant: Tenant, sandbox: SandboxServer, app: FastAPI
 ) -> None:
     bot_id, _, _ = await bot_with_own_calcom_user(tenant, sandbox)
+    await notifications_drained(app.state.sessionmaker)  # the set-up empties nothing later
     assert (await _result(tenant, bot_id))["ok"] is True
     assert _catalog_cached(app, tenant, bot_id)
     assert (await tenant.api.delete(f"/api/v1/bots/{bot_id}")).status_code == 204
@@ -119,6 +122,7 @@ async def test_a_revoked_token_is_refused_on_the_very_next_request(
     issued = await tenant.api.post("/api/v1/access-tokens", json={"name": "agent"})
     assert issued.status_code == 201, issued.text
     token, token_id = issued.json()["token"], issued.json()["id"]
+    await notifications_drained(app.state.sessionmaker)  # the issue empties nothing later
     async with tenant.client(token) as agent:
         assert (await agent.get("/api/v1/bots")).status_code == 200
         assert (await agent.get("/api/v1/bots")).status_code == 200
