@@ -576,15 +576,14 @@ OneLoader = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[ToolSource 
 class Provider:
     """One provider, as the registry lists it.
 
-    `path` is where its functions live in the management API: the runtime serves
-    `{path}/{id}/tools` and `{path}/{id}/call` for each of them.
+    Its `router` is its management API; the runtime serves `{path}/{id}/tools` and
+    `{path}/{id}/call` beside it for each of its functions, `path` being its prefix.
     """
 
     kind: str  # "calcom": tool sources, audit records and idempotency scopes say it
     label: str  # "Cal.com", for people
     noun: str  # what its functions are called: "integration", "function"
-    path: str
-    router: APIRouter  # its management API
+    router: APIRouter  # its management API, under its path (the router's prefix)
     tables: frozenset[str]  # what its functions are read from; a change empties the caches
     linked: Loader  # (session, institution, bot) → the bot's functions, active or not
     load: OneLoader  # (session, institution, function) → one function; NotFound otherwise
@@ -592,7 +591,14 @@ class Provider:
     handlers: Mapping[Action, Handler]
     start: Callable[[Settings, Services], ProviderRuntime]
 
+    @property
+    def path(self) -> str:
+        """Where its functions live in the management API, e.g. `/api/v1/functions`."""
+        return self.router.prefix
+
     def __post_init__(self) -> None:
+        if not self.router.prefix:  # its /tools and /call routes would have no home
+            raise TypeError(f"provider {self.kind}: its router needs a prefix, its path")
         missing = [a for a in Action if a not in self.arguments or a not in self.handlers]
         if missing:  # a provider offering no tool for an action would fail silently
             raise TypeError(f"provider {self.kind} lacks arguments or handlers for {missing}")

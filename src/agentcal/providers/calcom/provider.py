@@ -10,7 +10,6 @@ PROVIDER = Provider(
     kind=tools.KIND,
     label="Cal.com",
     noun="integration",
-    path=router.prefix,  # where its management API lives
     router=router,
     tables=frozenset({"calcom_integrations"}),
     linked=tools.linked,

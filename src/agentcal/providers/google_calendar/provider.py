@@ -10,7 +10,6 @@ PROVIDER = Provider(
     kind=tools.KIND,
     label="Google Calendar",
     noun="function",
-    path=router.prefix,  # where its management API lives
     router=router,
     tables=frozenset({"functions", "google_calendar_plugins"}),
     linked=tools.linked,
