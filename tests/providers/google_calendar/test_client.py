@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from datetime import timedelta
 
 import httpx
@@ -12,6 +12,7 @@ import pytest
 
 from agentcal.providers.google_calendar.client import (
     GoogleCalendarClient,
+    forget_attempt,
     new_event_id,
     reschedule_changes,
 )
@@ -216,11 +217,32 @@ async def test_a_delete_whose_answer_was_lost_is_done(sandbox: SandboxServer) ->
     assert sandbox.google.calendars[account.email].events[event.id]["status"] == "cancelled"
 
 
-@pytest.mark.parametrize(("answers", "raises"), [([404], True), ([503, 404], False)])
+class _RenewOn401(httpx.Auth):
+    """What a function's auth does after a 401: a new token, the request sent again."""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = "Bearer ya29.old"
+        response = yield request
+        if response.status_code == 401:
+            request.headers["Authorization"] = "Bearer ya29.new"
+            forget_attempt(request)
+            yield request
+
+
+@pytest.mark.parametrize(
+    ("answers", "raises"),
+    [
+        ([404], True),
+        ([503, 404], False),
+        ([401, 404], True),  # the 401 was no attempt: the 404 answers the first one
+        ([503, 401, 404], False),  # the 503 may have deleted it: the 404 says so
+    ],
+)
 async def test_delete_404_is_an_error_only_on_the_first_attempt(
     answers: list[int], raises: bool
 ) -> None:
-    """After a repeat, 404 means the first attempt deleted the event."""
+    """After a repeat, 404 means the first attempt deleted the event; a request a 401
+    refused and the auth sent again with a new token is no repeat."""
     queue = list(answers)
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -238,9 +260,9 @@ async def test_delete_404_is_an_error_only_on_the_first_attempt(
     try:
         if raises:
             with pytest.raises(GoogleNotFound):
-                await client.delete_event("ya29.x", "a@example.com", "abcdef")
+                await client.delete_event(_RenewOn401(), "a@example.com", "abcdef")
         else:
-            await client.delete_event("ya29.x", "a@example.com", "abcdef")
+            await client.delete_event(_RenewOn401(), "a@example.com", "abcdef")
     finally:
         await client.aclose()
     assert queue == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,10 +29,12 @@ from agentcal.providers.google_calendar.errors import (
 )
 from agentcal.providers.google_calendar.models import GOOGLE_TOKEN, GoogleCalendarPlugin
 from agentcal.sandbox.faults import Fault
+from agentcal.sandbox.google import CLIENT_ID as GOOGLE_CLIENT_ID
+from agentcal.sandbox.google import CLIENT_SECRET as GOOGLE_CLIENT_SECRET
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.providers.google_calendar.functions_support import body_for, stored_plugin
-from tests.providers.google_calendar.support import Account, google_client, new_account
+from tests.providers.google_calendar.support import FAST, Account, google_client, new_account
 from tests.support import wait_until
 
 TOKEN_URL = "/google/token"
@@ -408,3 +411,37 @@ async def test_a_put_with_new_tokens_wins_over_a_refresh_failing_meanwhile(
     assert await _status(tenant, function_id) == "valid"
     plugin = await _plugin(app, function_id)
     assert GOOGLE_TOKEN.open(keyring, plugin) == fresh.access_token
+
+
+async def test_a_refresh_slower_than_a_request_s_timeout_finishes_and_is_used_once(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, keyring: Keyring
+) -> None:
+    """After a 401 the refresh runs inside the request's attempt. An attempt that times
+    out meanwhile must not cut the refresh short: it commits (a rotated refresh token is
+    kept), and the next attempt uses its token instead of refreshing again."""
+    account = await new_account(sandbox)
+    function_id = await _function(tenant, account)
+    sandbox.google.revoke(account.access_token)  # the next request is answered 401
+    slow = Fault(path_prefix=TOKEN_URL, latency_ms=600, times=-1)
+    sandbox.state.faults.rules.append(slow)
+    # Requests time out after 0.3 s; the token request, with a policy of its own, does not.
+    client = GoogleCalendarClient(
+        f"{sandbox.url}/google/calendar/v3",
+        f"{sandbox.url}{TOKEN_URL}",
+        GOOGLE_CLIENT_ID,
+        GOOGLE_CLIENT_SECRET,
+        policy=replace(FAST, attempts=10, request_timeout=0.3, budget=5.0),
+        token_policy=FAST,
+    )
+    try:
+        auth = FunctionAuth(
+            app.state.sessionmaker, keyring, client, await _plugin(app, function_id)
+        )
+        entry = await client.get_calendar_list_entry(auth)
+    finally:
+        await client.aclose()
+    assert entry.id == account.email
+    assert sandbox.google.token_requests[account.refresh_token] == 1
+    stored = await _plugin(app, function_id)
+    assert GOOGLE_TOKEN.open(keyring, stored) == await auth.token()
+    assert await auth.token() != account.access_token

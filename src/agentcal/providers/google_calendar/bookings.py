@@ -13,9 +13,10 @@ when the slot is taken (its local day and the two after, as for Cal.com).
 
 Every Google request of a call goes out with the function's `credentials.FunctionAuth`,
 which refreshes its token when due and once more after a 401; credentials that only the
-integrator can renew end the call with `calendar_auth_expired`. The actions that take
-the calendar lock fetch the token before it: on PostgreSQL the lock holds a pooled
-connection, and a refresh needs another one.
+integrator can renew end the call with `calendar_auth_expired`. Every action fetches
+the token (`calendar.auth.token()`) after checking its arguments and before its first
+request: a refresh then runs outside any request's time-out, and outside the calendar
+lock, which on PostgreSQL holds a pooled connection while a refresh needs another one.
 
 A booking made by a tool call with an id gets an event id derived from the call's
 idempotency key (`event_id_for`), so it is made at most once even across a crash: a
@@ -148,6 +149,8 @@ class _Calendar:
 
 
 def _calendar(runtime: GoogleRuntime, spec: ToolSpec) -> _Calendar:
+    """The function's calendar. Await `calendar.auth.token()` before its first request:
+    see the module's docstring."""
     row = spec.row
     assert isinstance(row, Function)  # the catalog keeps every tool's row
     plugin = row.google_calendar
@@ -422,6 +425,7 @@ async def check_availability(
     check_range(window, now=results.now(), tz=tz)
     calendar = _calendar(runtime, spec)
     minutes = args.duration_minutes or calendar.rules.slot_minutes
+    await calendar.auth.token()
     search = await _search(calendar, window.start, window.end, minutes)
     slots = _pairs(search.slots)
     content = results.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
@@ -560,8 +564,10 @@ async def cancel_booking(
     tz = results.zone(spec, args.time_zone)
     calendar = _calendar(runtime, spec)
     if args.booking_id is not None:
+        await calendar.auth.token()
         event = await _get_event(calendar, args.booking_id)
     elif args.attendee_email is not None and args.start is not None:
+        await calendar.auth.token()
         event = await _find_by_attendee(calendar, args.attendee_email, args.start, tz)
     else:
         raise InvalidArguments(

@@ -508,9 +508,16 @@ class GoogleCalendarClient:
 
 
 def restart_attempts(request: httpx.Request) -> None:
-    """Count `request`'s attempts from zero: an `httpx.Auth` sending it again after a
-    401, which Google did nothing with, starts it afresh."""
+    """Count `request`'s attempts from zero, before it is sent the first time."""
     request.extensions[_ATTEMPTS] = [0]
+
+
+def forget_attempt(request: httpx.Request) -> None:
+    """Uncount the attempt Google answered 401: it did nothing with it, so an `httpx.Auth`
+    sending it again with a new token repeats nothing. Earlier attempts still count."""
+    counter = request.extensions.get(_ATTEMPTS)
+    if isinstance(counter, list) and counter[0] > 0:
+        counter[0] -= 1
 
 
 class BearerToken(httpx.Auth):

@@ -32,6 +32,7 @@ A refresh changes no field an integrator set, so it leaves the plugin's `updated
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
@@ -45,7 +46,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from agentcal.crypto.keyring import Keyring
 from agentcal.db.engine import utcnow
 from agentcal.errors import NotFound
-from agentcal.providers.google_calendar.client import GoogleCalendarClient, restart_attempts
+from agentcal.providers.google_calendar.client import GoogleCalendarClient, forget_attempt
 from agentcal.providers.google_calendar.errors import (
     GoogleCredentialsExpired,
     GoogleInvalidGrant,
@@ -119,9 +120,14 @@ class FunctionAuth(httpx.Auth):
     """Signs a function's requests with its access token, refreshed when due or refused.
 
     One per tool call: it remembers the token it fetched, so the call's requests share
-    it. `token()` fetches it ahead of time: a caller about to hold a pooled connection
-    (the calendar lock, on PostgreSQL) calls it first, so that a refresh, which needs a
-    connection of its own, happens under the lock only after a 401, which is rare.
+    it. Fetch it with `token()` before the first request: a refresh then happens outside
+    any request's time-out (and outside the calendar lock, which holds a pooled
+    connection on PostgreSQL while a refresh needs one of its own). Only after a 401,
+    which is rare, does a refresh run inside a request.
+
+    A refresh is never cut short by its caller's cancellation (a request's time-out,
+    a client hanging up): it runs on to its commit, so a refresh token Google rotated
+    is stored, and the caller's next attempt finds the new token.
     """
 
     def __init__(
@@ -140,9 +146,17 @@ class FunctionAuth(httpx.Auth):
     async def token(self, *, refused: str | None = None) -> str:
         """The token to send; `refused` is one Google just answered 401 to."""
         if self._token is None or refused is not None:
-            self._token = await access_token_for(
-                self._sessionmaker, self._keyring, self._client, self._plugin, refused=refused
+            fetch = asyncio.ensure_future(
+                access_token_for(
+                    self._sessionmaker,
+                    self._keyring,
+                    self._client,
+                    self._plugin,
+                    refused=refused,
+                )
             )
+            fetch.add_done_callback(_settled)
+            self._token = await asyncio.shield(fetch)
         return self._token
 
     async def async_auth_flow(
@@ -155,8 +169,15 @@ class FunctionAuth(httpx.Auth):
             await response.aread()
             token = await self.token(refused=token)
             request.headers["Authorization"] = f"Bearer {token}"
-            restart_attempts(request)
+            forget_attempt(request)
             yield request
+
+
+def _settled(fetch: asyncio.Future[str]) -> None:
+    """Retrieve the outcome of a fetch whose caller gave up: its failure is that caller's,
+    already answered (a time-out), and must not be reported again as unretrieved."""
+    if not fetch.cancelled():
+        fetch.exception()
 
 
 async def _lock_row(session: AsyncSession, plugin_id: uuid.UUID) -> GoogleCalendarPlugin | None:
