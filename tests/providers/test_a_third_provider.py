@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi import APIRouter, FastAPI
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -93,14 +94,21 @@ async def _check(
     return Outcome(f"The room is free all day on {args.start_date}.", {"day": args.start_date})
 
 
+class RoomBookingArguments(CreateBookingArguments):
+    """The room's own argument: how many seats."""
+
+    seats: int | None = Field(None, ge=1, le=12, description="Seats to set out, 1 to 12.")
+
+
 async def _book(
-    runtime: EchoRuntime, spec: ToolSpec, args: CreateBookingArguments, call: CallContext
+    runtime: EchoRuntime, spec: ToolSpec, args: RoomBookingArguments, call: CallContext
 ) -> Outcome:
     if args.start.endswith("T13:00"):
         raise SlotUnavailable("13:00 is lunch.", data={"alternatives": []})
     runtime.bookings += 1
     booking = f"echo-{runtime.bookings}"
-    return Outcome(f"Booked for {args.attendee_name}.", {"bookingId": booking}, booking)
+    data = {"bookingId": booking, "seats": args.seats or 1}
+    return Outcome(f"Booked for {args.attendee_name}.", data, booking)
 
 
 async def _cancel(
@@ -125,7 +133,7 @@ ECHO = Provider(
     load=_load,
     arguments={
         Action.CHECK_AVAILABILITY: CheckAvailabilityArguments,
-        Action.CREATE_BOOKING: CreateBookingArguments,
+        Action.CREATE_BOOKING: RoomBookingArguments,
         Action.CANCEL_BOOKING: CancelBookingArguments,
         Action.RESCHEDULE_BOOKING: RescheduleBookingArguments,
     },
@@ -222,8 +230,16 @@ async def test_its_calls_run_its_handlers_and_are_replayed_and_audited(
         "retryable": False,
     }
     async with echo_app.state.sessionmaker() as session:
-        kinds = set(await session.scalars(select(ToolCallRecord.function_kind)))
-    assert kinds == {"echo"}
+        records = (
+            await session.execute(
+                select(ToolCallRecord.function_kind, ToolCallRecord.call_id, ToolCallRecord.outcome)
+            )
+        ).all()
+    # Both calls audited once (the replay is not a call), under the provider's kind.
+    assert sorted(tuple(r) for r in records) == [
+        ("echo", "echo-call-1", "ok"),
+        ("echo", "echo-call-2", "slot_unavailable"),
+    ]
 
 
 async def test_its_functions_get_the_tools_and_call_routes(echo_bot: tuple[Tenant, str]) -> None:
@@ -241,16 +257,29 @@ async def test_its_functions_get_the_tools_and_call_routes(echo_bot: tuple[Tenan
     assert missing.status_code == 404
 
 
-async def test_its_arguments_are_checked_by_its_models(echo_bot: tuple[Tenant, str]) -> None:
+async def test_its_arguments_are_its_own_models(echo_bot: tuple[Tenant, str]) -> None:
     tenant, bot_id = echo_bot
-    bad = {"name": "create_booking_meeting_room", "arguments": {"start": "2030-01-07T10:00"}}
-    response = await tenant.api.post(f"/api/v1/bots/{bot_id}/tool-calls", json={"toolCalls": [bad]})
-    result = response.json()["results"][0]
-    assert result["error"]["code"] == "invalid_arguments"
-    assert result["content"] == "attendeeName is required"
+    tools = (await tenant.api.get(f"/api/v1/bots/{bot_id}/tools?format=anthropic")).json()
+    book = next(t for t in tools["tools"] if t["name"] == "create_booking_meeting_room")
+    seats = book["input_schema"]["properties"]["seats"]
+    assert seats == {"type": "integer", "description": "Seats to set out, 1 to 12.",
+                     "minimum": 1, "maximum": 12}  # fmt: skip
+    arguments = {"start": "2030-01-07T10:00", "attendeeName": "Ana",
+                 "attendeeEmail": "ana@example.com"}  # fmt: skip
+    calls = [
+        {"name": "create_booking_meeting_room", "arguments": {**arguments, "seats": 20}},
+        {"name": "create_booking_meeting_room", "arguments": {**arguments, "seats": 4}},
+        {"name": "create_booking_meeting_room", "arguments": {"start": "2030-01-07T10:00"}},
+    ]
+    response = await tenant.api.post(f"/api/v1/bots/{bot_id}/tool-calls", json={"toolCalls": calls})
+    too_many, four, missing = response.json()["results"]
+    assert too_many["error"]["code"] == "invalid_arguments"
+    assert too_many["content"] == "seats must be a whole number from 1 to 12"
+    assert four["data"]["seats"] == 4
+    assert missing["content"] == "attendeeName is required"
 
 
-def test_a_provider_that_lacks_an_action_is_refused_when_registered() -> None:
+def test_a_provider_that_lacks_an_action_is_refused_when_built() -> None:
     with pytest.raises(TypeError, match="reschedule_booking"):
         Provider(
             kind="half",

@@ -14,10 +14,7 @@ from agentcal.providers.arguments import CreateBookingArguments
 from agentcal.providers.base import (
     Notification,
     Outcome,
-    Parameter,
-    ProviderError,
     ProviderRateLimited,
-    ProviderUnavailable,
     ToolArguments,
     ToolResult,
 )
@@ -130,6 +127,16 @@ def test_a_result_round_trips_through_its_json() -> None:
             }
         ],
     }
+    assert list(result.to_json()) == ["toolCallId", "ok", "content", "data", "notifications"]
+    failure = ToolResult.failure("c", "slot_unavailable", "Taken.", data={"alternatives": []})
+    assert list(failure.to_json()) == [
+        "toolCallId",
+        "ok",
+        "content",
+        "error",
+        "data",
+        "notifications",
+    ]
     assert ToolResult.from_json(result.to_json()) == result
     assert ToolResult.from_json(result.to_json()).for_call("call-2").tool_call_id == "call-2"
 
@@ -144,22 +151,48 @@ def test_a_failure_carries_its_code_and_facts_and_content_is_kept_short() -> Non
     assert "data" not in ToolResult.failure(None, "unknown_tool", "no such tool").to_json()
 
 
-def test_every_tool_error_has_a_code_and_provider_errors_are_leaves_of_two_branches() -> None:
-    def tree(cls: type[ToolError]) -> list[type[ToolError]]:
-        return [cls, *(c for sub in cls.__subclasses__() for c in tree(sub))]
+CATEGORIES = (
+    base.ProviderUnavailable,
+    base.ProviderRateLimited,
+    base.ProviderAuthError,
+    base.CredentialsExpired,
+    base.ProviderNotFound,
+    base.ProviderSlotTaken,
+    base.ProviderRequestError,
+)
 
-    for cls in tree(ToolError):
-        assert cls.code != "error" or cls is ToolError, cls
-    assert issubclass(CalcomRateLimited, CalcomError)
+
+def _tree(cls: type[ToolError]) -> list[type[ToolError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _tree(sub))]
+
+
+@pytest.mark.parametrize("provider_base", [CalcomError, GoogleError])
+def test_each_provider_error_is_also_exactly_one_category(provider_base: type[ToolError]) -> None:
+    """The provider's base says only who failed (its slug); what it means (code, status,
+    retryable) comes from the category, which every leaf must have."""
+    assert set(vars(provider_base)) & {"code", "status_code", "retryable"} == set()
+    leaves = [c for c in _tree(provider_base) if c is not provider_base]
+    assert len(leaves) >= 6
+    for leaf in leaves:
+        categories = [c for c in CATEGORIES if issubclass(leaf, c)]
+        assert len(categories) == 1, (leaf, categories)
+        (category,) = categories
+        assert (leaf.code, leaf.status_code, leaf.retryable) == (
+            category.code,
+            category.status_code,
+            category.retryable,
+        )
+        assert leaf.slug.startswith(provider_base.slug.removesuffix("error"))
+
+
+def test_the_categories_carry_the_codes_models_act_on() -> None:
+    assert [c.code for c in CATEGORIES] == [
+        "upstream_unavailable", "rate_limited", "auth_invalid", "calendar_auth_expired",
+        "not_found", "slot_unavailable", "invalid_request",
+    ]  # fmt: skip
+    assert [c.retryable for c in CATEGORIES] == [True, True, False, False, False, False, False]
+    assert issubclass(GoogleInvalidGrant, base.CredentialsExpired)
     assert issubclass(CalcomRateLimited, ProviderRateLimited)
-    assert CalcomRateLimited.code == "rate_limited"
-    assert CalcomRateLimited.retryable
-    assert issubclass(GoogleInvalidGrant, GoogleError)
-    assert GoogleInvalidGrant.code == "calendar_auth_expired"
-    assert not GoogleInvalidGrant.retryable
-    assert ProviderUnavailable.retryable
-    assert ProviderError.code == "upstream_unavailable"
-
-
-def test_parameter_is_a_plain_value() -> None:
-    assert Parameter("a", "string", "A.") == Parameter("a", "string", "A.")
+    assert CalcomRateLimited.status_code == 503
+    for cls in _tree(ToolError):
+        assert cls.code != "error" or cls is ToolError, cls
