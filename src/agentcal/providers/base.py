@@ -50,6 +50,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from types import ModuleType
 from typing import Any, Literal, Protocol, Self
 
@@ -312,28 +313,38 @@ class ToolArguments(BaseModel):
         """The fields as tool parameters, descriptions filled in with `words`.
 
         `strict`: every placeholder must have its word (off only to read the bounds).
+        Rendered once per model and words: a catalog is rebuilt whenever a function
+        changes, and its functions mostly share their words.
         """
-        found = []
-        for name, info in cls.model_fields.items():
-            alias = info.alias or name
-            kind: Literal["string", "integer"] = "string"
-            if int in (info.annotation, *getattr(info.annotation, "__args__", ())):
-                kind = "integer"
-            low = next((m.ge for m in info.metadata if isinstance(m, annotated_types.Ge)), None)
-            high = next((m.le for m in info.metadata if isinstance(m, annotated_types.Le)), None)
-            template = info.description or ""
-            text = template.format_map(words) if strict else template
-            found.append(
-                Parameter(
-                    alias,
-                    kind,
-                    text,
-                    required=info.is_required(),
-                    minimum=None if low is None else int(low),  # type: ignore[call-overload]
-                    maximum=None if high is None else int(high),  # type: ignore[call-overload]
-                )
+        return _parameters(cls, tuple(sorted(words.items())), strict)
+
+
+@lru_cache(maxsize=1024)
+def _parameters(
+    model: type[ToolArguments], words: tuple[tuple[str, str], ...], strict: bool
+) -> tuple[Parameter, ...]:
+    filled = dict(words)
+    found = []
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        kind: Literal["string", "integer"] = "string"
+        if int in (info.annotation, *getattr(info.annotation, "__args__", ())):
+            kind = "integer"
+        low = next((m.ge for m in info.metadata if isinstance(m, annotated_types.Ge)), None)
+        high = next((m.le for m in info.metadata if isinstance(m, annotated_types.Le)), None)
+        template = info.description or ""
+        text = template.format_map(filled) if strict else template
+        found.append(
+            Parameter(
+                alias,
+                kind,
+                text,
+                required=info.is_required(),
+                minimum=None if low is None else int(low),  # type: ignore[call-overload]
+                maximum=None if high is None else int(high),  # type: ignore[call-overload]
             )
-        return tuple(found)
+        )
+    return tuple(found)
 
 
 # --------------------------------------------------------------- tools and results

@@ -19,11 +19,12 @@ from agentcal.providers.calcom.schemas import (
     IntegrationRead,
     IntegrationUpdate,
 )
+from agentcal.providers.calcom.tools import KIND
 from agentcal.tenancy.auth import CurrentPrincipal
 
 
 async def _client(request: Request) -> CalcomClient:  # async: no thread-pool hop
-    client: CalcomClient = request.app.state.runtime.providers["calcom"].client
+    client: CalcomClient = request.app.state.runtime.providers[KIND].client
     return client
 
 
