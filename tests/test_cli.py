@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
+from agentcal import __version__
 from agentcal.cli import app as cli
 from agentcal.crypto.keyring import Keyring, generate_key, parse_key
 from agentcal.db import migrate
@@ -189,6 +190,12 @@ async def test_tokens_create_issues_a_working_token(env: dict[str, str], app: Fa
     assert (await get_me(app, issued["token"])).status_code == 200
 
 
+def test_version_is_printed_and_nothing_else_runs(env: dict[str, str]) -> None:
+    code, out, _ = run(env, "--version")
+    assert code == 0
+    assert out.strip() == f"agentcal {__version__}"
+
+
 def test_tokens_create_for_an_unknown_user_says_what_to_do(env: dict[str, str]) -> None:
     code, _, err = run(env, "tokens", "create", "--user", "ghost@acme.test")
     assert code == 1
@@ -325,6 +332,10 @@ def test_serve_with_no_configuration_creates_its_embedded_default(tmp_path: Path
     data = tmp_path / ".agentcal"
     assert "applying migrations" in output
     assert stat.S_IMODE((data / "secret.key").stat().st_mode) == 0o600
+    # The database, its WAL and its shared memory: the owner's alone.
+    files = sorted(data.glob("agentcal.db*"))
+    assert data / "agentcal.db" in files
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
     with sqlite3.connect(data / "agentcal.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         version = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]

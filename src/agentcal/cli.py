@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import agentcal.models  # noqa: F401 - every model mapped, for key rotation
+from agentcal import __version__
 from agentcal.crypto import rotation
 from agentcal.crypto.keyring import Keyring, SecretKeyError, generate_key, load_keyring
 from agentcal.db import migrate
@@ -37,6 +38,24 @@ admin_app = typer.Typer(help="Operator commands: bootstrap a tenant, manage encr
 tokens_app = typer.Typer(help="Create, list and revoke access tokens.")
 app.add_typer(admin_app, name="admin")
 app.add_typer(tokens_app, name="tokens")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"agentcal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """agentcal: scheduling functions (Cal.com, Google Calendar) for AI agents."""
 
 
 def _say(message: str) -> None:

@@ -290,9 +290,20 @@ class Connection:
             self._loop.call_soon_threadsafe(lock.release)
 
 
+def _create_private(database: str) -> None:
+    """Create a new database file readable by its owner alone (0600): it holds sealed
+    secrets and attendees' bookings. SQLite gives its WAL and shared-memory files the
+    database file's mode."""
+    if database == ":memory:" or database.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 async def connect(database: str, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> Connection:
     """Open `database` for use on the running loop's thread."""
     kwargs.pop("check_same_thread", None)
+    _create_private(database)
     # Checked out and used on the loop's thread; closed from another one only when a
     # test's loop or the garbage collector disposes of the pool.
     raw = sqlite3.connect(database, timeout=0, check_same_thread=False, **kwargs)
