@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Response, status
 from agentcal.bots import service
 from agentcal.bots.schemas import BotList, BotRead, BotWrite
 from agentcal.dependencies import Session
+from agentcal.kit.routes import JSONRoute
 from agentcal.tenancy.auth import CurrentPrincipal
 from agentcal.tenancy.service import get_unit
 
-router = APIRouter(prefix="/api/v1/bots", tags=["bots"])
+router = APIRouter(prefix="/api/v1/bots", tags=["bots"], route_class=JSONRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

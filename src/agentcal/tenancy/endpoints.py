@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response, status
 
 from agentcal.dependencies import Session
 from agentcal.errors import Forbidden, NotFound
+from agentcal.kit.routes import JSONRoute
 from agentcal.tenancy import service
 from agentcal.tenancy.auth import AdminPrincipal, CurrentPrincipal
 from agentcal.tenancy.models import AccessToken
@@ -25,7 +26,7 @@ from agentcal.tenancy.schemas import (
     UserRead,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=JSONRoute)
 
 
 @router.get("/units", tags=["units"])

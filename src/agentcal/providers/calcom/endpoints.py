@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from agentcal.dependencies import KeyringDep, Session
 from agentcal.kit.pagination import PageParams
+from agentcal.kit.routes import JSONRoute
 from agentcal.providers.calcom import service
 from agentcal.providers.calcom.client import CalcomClient
 from agentcal.providers.calcom.schemas import (
@@ -29,7 +30,9 @@ async def _client(request: Request) -> CalcomClient:  # async: no thread-pool ho
 
 
 Calcom = Annotated[CalcomClient, Depends(_client)]
-router = APIRouter(prefix="/api/v1/calcom/integration", tags=["Cal.com integrations"])
+router = APIRouter(
+    prefix="/api/v1/calcom/integration", tags=["Cal.com integrations"], route_class=JSONRoute
+)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

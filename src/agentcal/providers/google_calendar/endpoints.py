@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from agentcal.dependencies import KeyringDep, Session
 from agentcal.kit.pagination import PageParams
+from agentcal.kit.routes import JSONRoute
 from agentcal.providers.google_calendar import service
 from agentcal.providers.google_calendar.schemas import (
     FunctionCreate,
@@ -19,7 +20,7 @@ from agentcal.providers.google_calendar.schemas import (
 )
 from agentcal.tenancy.auth import CurrentPrincipal
 
-router = APIRouter(prefix="/api/v1/functions", tags=["functions"])
+router = APIRouter(prefix="/api/v1/functions", tags=["functions"], route_class=JSONRoute)
 
 
 async def create_function(

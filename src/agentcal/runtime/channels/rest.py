@@ -20,6 +20,7 @@ from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from agentcal.errors import InvalidInput
+from agentcal.kit.routes import JSONRoute
 from agentcal.providers.base import Action, Provider
 from agentcal.runtime.channels.base import AppState, bot_tools, function_tools
 from agentcal.runtime.executor import Call
@@ -30,7 +31,7 @@ from agentcal.tenancy.auth import CurrentPrincipal
 # `response_model_exclude_none` on the tool lists: MCP tools have optional keys
 # (`icons`, `_meta`, …) that agentcal leaves unset; they are omitted rather than sent
 # as nulls. It does not reach into the JSON Schemas (dict values), which hold no null.
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 MAX_CALLS = 20  # per request: a model asking for more is looping
 
 FormatParam = Annotated[
@@ -154,7 +155,7 @@ async def bot_tool_calls(
 
 def function_routes(providers: Iterable[Provider]) -> APIRouter:
     """`{path}/{id}/tools` and `{path}/{id}/call` for the functions of each provider."""
-    router = APIRouter()
+    router = APIRouter(route_class=JSONRoute)
     for provider in providers:
         _add_function_routes(router, provider)
     return router
