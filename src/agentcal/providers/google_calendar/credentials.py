@@ -166,7 +166,6 @@ class FunctionAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
-            await response.aread()
             token = await self.token(refused=token)
             request.headers["Authorization"] = f"Bearer {token}"
             forget_attempt(request)

@@ -20,7 +20,7 @@ from starlette.datastructures import State
 
 from agentcal.providers.base import ToolResult
 from agentcal.runtime import catalog as catalogs
-from agentcal.runtime.catalog import Catalog, CatalogCache
+from agentcal.runtime.catalog import Catalog
 from agentcal.runtime.executor import Call, Runtime, Scope, execute
 from agentcal.tenancy.auth import Principal
 
@@ -71,4 +71,4 @@ async def _state(request: Request) -> State:  # async: no thread-pool hop
 
 
 AppState = Annotated[State, Depends(_state)]
-__all__ = ["AppState", "CatalogCache", "Tools", "bot_tools", "function_tools"]
+__all__ = ["AppState", "Tools", "bot_tools", "function_tools"]
