@@ -1,16 +1,22 @@
-"""The per-calendar lock around check-and-book: one booking per slot."""
+"""The per-calendar lock around check-and-book: one booking per slot, in one process
+and across processes (an advisory lock on PostgreSQL, a file lock on SQLite)."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agentcal.db import locks as locks_module
 from agentcal.db.engine import create_engine
-from agentcal.db.locks import KeyedLocks, advisory_key, calendar_lock
+from agentcal.db.locks import KeyedLocks, advisory_key, calendar_lock, lock_directory
+from tests.support import wait_until
 
 
 async def _book_concurrently(
@@ -51,9 +57,7 @@ async def test_different_calendars_do_not_wait_for_each_other(engine: AsyncEngin
 
 
 @pytest.fixture
-async def second_engine(database_url: str, backend: str) -> AsyncIterator[AsyncEngine]:
-    if backend != "postgresql":
-        pytest.skip("replicas share PostgreSQL; SQLite is one process, locked in-process")
+async def second_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
@@ -62,7 +66,8 @@ async def second_engine(database_url: str, backend: str) -> AsyncIterator[AsyncE
 async def test_two_replicas_of_one_calendar_book_once(
     engine: AsyncEngine, second_engine: AsyncEngine
 ) -> None:
-    """Separate engines and lock registries: only the advisory lock is shared."""
+    """Separate engines and lock registries: only the lock shared through the database
+    (PostgreSQL's advisory lock, the SQLite file's lock file) keeps them apart."""
     replicas = [(engine, KeyedLocks()), (second_engine, KeyedLocks())]
     booked: list[int] = []
 
@@ -82,3 +87,78 @@ def test_advisory_keys_are_stable_signed_64_bit() -> None:
     assert key == advisory_key("google:ana@example.com")
     assert -(2**63) <= key < 2**63
     assert key != advisory_key("google:bob@example.com")
+
+
+# A process that takes a calendar's lock as agentcal does, says so, and holds it until
+# its standard input closes (or it is killed).
+_HOLDER = """
+import asyncio, sys
+from agentcal.db.engine import create_engine
+from agentcal.db.locks import KeyedLocks, calendar_lock
+
+async def main() -> None:
+    engine = create_engine(sys.argv[1])
+    async with calendar_lock(engine, KeyedLocks(), sys.argv[2]):
+        print("held", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_lock_held_by_another_process_is_waited_for_and_freed_when_it_is_killed(
+    engine: AsyncEngine, database_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: `serve --workers 2`, or a crash. The kernel drops a killed process's lock."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL's advisory lock is tested across replicas above")
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _HOLDER,
+        database_url,
+        "google:held@example.com",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), 30) == b"held\n"
+        attempts = [0]
+        real_flock = locks_module.fcntl.flock
+
+        def counted(fd: int, operation: int) -> None:
+            attempts[0] += 1
+            real_flock(fd, operation)
+
+        monkeypatch.setattr(locks_module.fcntl, "flock", counted)
+        entered = asyncio.Event()
+
+        async def book() -> None:
+            async with calendar_lock(engine, KeyedLocks(), "google:held@example.com"):
+                entered.set()
+
+        waiter = asyncio.create_task(book())
+        await wait_until(lambda: attempts[0] >= 3)  # tried, found it held, tried again...
+        assert not entered.is_set()
+        holder.send_signal(signal.SIGKILL)
+        await holder.wait()
+        await asyncio.wait_for(waiter, 10)
+        assert entered.is_set()
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+
+
+def test_an_in_memory_database_needs_no_lock_file() -> None:
+    assert lock_directory(":memory:") is None
+    assert lock_directory(None) is None
+    assert lock_directory("file:calendars?mode=memory&cache=shared") is None
+
+
+def test_lock_files_live_in_a_private_directory_next_to_the_database(tmp_path: Path) -> None:
+    directory = lock_directory(str(tmp_path / "agentcal.db"))
+    assert directory == tmp_path / "agentcal.db.locks"
+    assert directory.is_dir()
+    assert directory.stat().st_mode & 0o777 == 0o700

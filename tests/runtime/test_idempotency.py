@@ -172,11 +172,11 @@ async def test_a_claim_orphaned_by_a_dead_process_is_taken_over(
     sessions: Any, engine: AsyncEngine
 ) -> None:
     first = await claim(engine, "bot:1", "call-6", "h1")
-    async with sessions.begin() as session:
+    async with sessions.begin() as session:  # its process died: no renewal came
         await session.execute(
             update(IdempotencyRecord)
             .where(IdempotencyRecord.id == first.record_id)
-            .values(created_at=utcnow() - timedelta(minutes=5))
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
         )
     again = await claim(engine, "bot:1", "call-6", "h1", wait=1)
     assert again.record_id is not None

@@ -2,10 +2,11 @@
 
 Two agentcal replicas are served on loopback sockets, each in its own thread and event
 loop with its own lifespan: its own engine and pool, calendar lock registry, caches and
-provider clients. They share what real replicas share: the PostgreSQL database, the
-keyring, and the providers (the sandbox). So the only thing that can stop them from
-booking one slot twice is the calendar's advisory lock in PostgreSQL. On SQLite agentcal
-is one process, locked in-process (tests/runtime/test_tool_calls_*.py race one app).
+provider clients. They share what real replicas share: the database, the keyring, and
+the providers (the sandbox). So the only thing that can stop them from booking one slot
+twice is the calendar's lock shared through the database: PostgreSQL's advisory lock,
+or the file lock next to a SQLite database (tests/test_processes.py races two real
+worker processes on it).
 
 Both replicas are warmed up first (a check_availability each), as replicas in service
 are, so their first bookings start together. The sandbox then slows the re-check (Cal.com's
@@ -37,8 +38,10 @@ from agentcal.sandbox.faults import Fault
 from agentcal.settings import Settings
 from tests.conftest import SandboxServer
 from tests.factories import Tenant, calcom_body
-from tests.providers.google_calendar.functions_support import body_for, make_bot
-from tests.providers.google_calendar.support import new_account
+from tests.providers.google_calendar.functions_support import (
+    link_google_function,
+    make_bot,
+)
 from tests.servers import serve_in_thread
 from tests.support import next_monday
 
@@ -53,11 +56,9 @@ BOOKING_LATENCY_MS = 300
 
 @pytest.fixture(scope="module")
 def replica_urls(
-    backend: str, engine: AsyncEngine, settings: Settings, keyring: Keyring
+    engine: AsyncEngine, settings: Settings, keyring: Keyring
 ) -> Iterator[tuple[str, str]]:
     """Two replicas on one database; `engine` has migrated it."""
-    if backend != "postgresql":
-        pytest.skip("replicas share PostgreSQL; SQLite is one process, locked in-process")
     with (
         serve_in_thread(create_app(settings, keyring=keyring), lifespan=True) as first,
         serve_in_thread(create_app(settings, keyring=keyring), lifespan=True) as second,
@@ -197,19 +198,8 @@ async def test_fifty_bookings_of_one_calcom_slot_across_two_replicas_give_one_bo
 async def _google_bot(tenant: Tenant, sandbox: SandboxServer) -> tuple[str, str]:
     """A Google Calendar function "Dr Ana" (tools `…_dr_ana`) on a fresh sandbox account,
     linked to a bot; the bot's id and the calendar's."""
-    account = await new_account(sandbox)
     bot_id = await make_bot(tenant)
-    calendar = {
-        "googleId": account.google_id,
-        "calendarId": account.email,
-        "googleToken": account.access_token,
-        "googleRefreshToken": account.refresh_token,
-    }
-    created = await tenant.api.post(
-        "/api/v1/functions/",
-        json=body_for(tenant, name="Dr Ana", botId=bot_id, googleCalendar=calendar),
-    )
-    assert created.status_code == 201, created.text
+    account, _ = await link_google_function(tenant, sandbox, bot_id)
     return bot_id, account.email
 
 

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
-from agentcal.sandbox.calcom import DEMO_API_KEY
+from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
 from tests.conftest import SandboxServer
+from tests.contract.specs import CALCOM_SPEC
+from tests.support import next_monday
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "calcom-v2-openapi.json"
 HEADERS = {"cal-api-version": "2024-06-14"}
 
 
 @pytest.fixture(scope="module")
 def calcom_spec() -> dict[str, object]:
-    if not SPEC.exists():
-        pytest.skip(f"the Cal.com spec is not at {SPEC}")
-    spec: dict[str, object] = json.loads(SPEC.read_text())
+    spec: dict[str, object] = json.loads(CALCOM_SPEC.read_text(encoding="utf-8"))
     return spec
 
 
@@ -87,3 +85,60 @@ async def test_new_users_get_a_key_and_their_event_types(sandbox: SandboxServer)
     assert again.status_code == 409
     assert bad.status_code == 422
     assert me.json()["data"]["timeZone"] == "Asia/Tokyo"
+
+
+BOOKINGS = {"cal-api-version": "2024-08-13", "Authorization": f"Bearer {DEMO_API_KEY}"}
+
+
+def _booking_body(sandbox: SandboxServer, hour: int, **extra: object) -> dict[str, object]:
+    """A booking of the demo user's 30min at `hour` UTC next Monday."""
+    return {
+        "start": f"{next_monday().isoformat()}T{hour:02d}:00:00Z",
+        "eventTypeId": sandbox.calcom.users[DEMO_USERNAME].event_types[0].id,
+        "attendee": {"name": "Ada", "email": "ada@example.com", "timeZone": "UTC"},
+        **extra,
+    }
+
+
+async def test_a_bookings_metadata_is_stored_and_returned(sandbox: SandboxServer) -> None:
+    metadata = {"agentcalCall": "a" * 64, "count": 3, "vip": True}
+    async with httpx.AsyncClient(base_url=sandbox.url, headers=BOOKINGS) as http:
+        created = await http.post(
+            "/calcom/v2/bookings", json=_booking_body(sandbox, 13, metadata=metadata)
+        )
+        assert created.status_code == 201, created.text
+        uid = created.json()["data"]["uid"]
+        fetched = await http.get(f"/calcom/v2/bookings/{uid}")
+        listed = await http.get("/calcom/v2/bookings", params={"attendeeEmail": "ada@example.com"})
+    assert created.json()["data"]["metadata"] == metadata
+    assert fetched.json()["data"]["metadata"] == metadata
+    assert [b["metadata"] for b in listed.json()["data"]] == [metadata]
+
+
+async def test_a_booking_without_metadata_answers_an_empty_object(sandbox: SandboxServer) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url, headers=BOOKINGS) as http:
+        created = await http.post("/calcom/v2/bookings", json=_booking_body(sandbox, 14))
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["metadata"] == {}
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"k" * 41: "v"},  # a key over 40 characters
+        {"note": "v" * 501},  # a string value over 500
+        {f"k{i}": "v" for i in range(51)},  # over 50 keys
+        {"nested": {"a": "b"}},  # values are strings, numbers or booleans
+        pytest.param(["not", "an", "object"], marks=pytest.mark.spec_violation_expected),
+    ],
+)
+async def test_metadata_beyond_calcoms_rules_is_refused(
+    sandbox: SandboxServer, metadata: object
+) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url, headers=BOOKINGS) as http:
+        refused = await http.post(
+            "/calcom/v2/bookings", json=_booking_body(sandbox, 15, metadata=metadata)
+        )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["message"].startswith("metadata - ")
+    assert sandbox.calcom.bookings == {}

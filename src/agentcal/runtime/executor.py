@@ -9,7 +9,9 @@ A call's life:
    parsed by the action's model (→ `invalid_arguments`) and the provider's handler runs
    inside one 15 s budget (`providers.http.call_budget`);
 4. every outcome of step 3, failures included, becomes a `ToolResult`, an audit record
-   and, with an id, the stored result a repeat replays.
+   and, with an id, the stored result a repeat replays. Until then the claim's lease is
+   renewed (`idempotency.Lease`): a repeat waits for a live call, and takes over only
+   the claim of a process that died.
 
 Failures of the tool itself (slot taken, credentials expired, bad date) are results
 with `ok: false`; only the caller's own mistakes are HTTP errors. Nothing here names a
@@ -154,12 +156,17 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
         key=f"{scope.idempotency_scope}:{call.id}" if call.id else None,
         resumed=claim is not None and claim.resumed,
     )
+    claim_id = claim.record_id if claim is not None else None
+    # Renewed while the call runs and until its result is stored, so a repeat waits
+    # for it instead of taking it over as a dead process's.
+    lease = idempotency.Lease(runtime.engine, claim_id) if claim_id is not None else None
     started = time.perf_counter()
     try:
         result, outcome_code, booking_id = await _run(runtime, spec, call, arguments, context)
     except BaseException:
-        if claim is not None and claim.record_id is not None:
-            await idempotency.release(runtime.engine, claim.record_id)
+        if lease is not None:
+            await lease.stop()
+            await idempotency.release(runtime.engine, lease.record_id)
         raise
     record = CallRecord(
         institution_id=scope.institution_id,
@@ -174,7 +181,11 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
         latency_ms=int((time.perf_counter() - started) * 1000),
         provider_booking_id=booking_id,
     )
-    await _finish(runtime, record, claim.record_id if claim else None, result)
+    try:
+        await _finish(runtime, record, claim_id, result)
+    finally:
+        if lease is not None:
+            await lease.stop()
     return result
 
 
@@ -190,8 +201,8 @@ async def _finish(
     briefly absent database is tried again; a bot deleted meanwhile (another replica,
     its catalog still cached here) keeps the record without it. If the write still
     fails, the result is answered anyway and logged with its booking id; the key stays
-    claimed, so a repeat waits and then takes over as from a crashed process (and
-    looks for its own booking first) instead of booking again at once.
+    claimed, so a repeat waits until its lease lapses and then takes over as from a
+    crashed process (and looks for its own booking first) instead of booking again.
     """
     audit.count(record)  # once per call, whatever becomes of the write
     failure: Exception | None = None

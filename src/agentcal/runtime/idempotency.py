@@ -5,9 +5,15 @@ constraint makes exactly one claimant win, in one process or across replicas. Th
 * a repeat with the same arguments gets the stored result once the first call is done,
   and waits for it while it runs, so the provider is never called twice;
 * a repeat with different arguments is a conflict (HTTP 409);
-* a claim left `running` by a process that died is taken over once it is older than
-  the longest a call can take; the claim says so (`resumed`), because that call's
-  effects (a booking) may exist.
+* a running claim is a lease (`lease_expires_at`, `LEASE_FOR` ahead), pushed forward
+  every `RENEW_EVERY` seconds while its call runs (`Lease`). A claim whose lease has
+  lapsed belongs to a process that died, and a repeat takes it over, within
+  `LEASE_FOR` of the death; the claim says so (`resumed`), because that call's effects
+  (a booking) may exist.
+
+Lease times come from the database's clock on PostgreSQL (`now()`), where replicas on
+several machines share the claims and their clocks may disagree by seconds; a SQLite
+file has the processes of one machine, and their common clock.
 
 Results are stored sealed with the keyring: they name attendees. Everything here is
 SQLAlchemy Core on the engine, not the ORM: it runs on every tool call, and the ORM's
@@ -22,40 +28,105 @@ import time
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Insert,
+    Interval,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agentcal.crypto.keyring import Keyring, Sealed
-from agentcal.db.engine import utcnow
+from agentcal.db.engine import UTCDateTime, utcnow
 from agentcal.errors import Conflict
 from agentcal.runtime.models import IdempotencyRecord
 
 log = structlog.get_logger("agentcal.runtime")
 
 KEEP_FOR = timedelta(hours=24)
-# A call gives up after 15 s; a claim still running well after that belongs
-# to a process that died mid-call.
-STALE_AFTER = timedelta(seconds=60)
+# A running call renews its lease every RENEW_EVERY seconds, so a live call's lease
+# never lapses even when a renewal or two comes late (a busy database); a dead
+# process's lapses at most LEASE_FOR after its last renewal.
+LEASE_FOR = timedelta(seconds=6)
+RENEW_EVERY = 2.0
+# A claim without a lease (made by a version without leases) is taken over once older
+# than the longest a call can take (it gives up after 15 s).
+UNLEASED_STALE_AFTER = timedelta(seconds=60)
 RUNNING, DONE = "running", "done"
 
 _KEYS = cast(Table, IdempotencyRecord.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The statements whose lease times come from a clock: the database's on PostgreSQL
+    (`db_clock`: `now()`, plus the lease as an interval), the process's on SQLite (the
+    lease's end as a value)."""
+
+    db_clock: bool
+    claim: Insert
+    held: Select[Any]
+    renew: Update
+
+    def lease(self, now: datetime) -> dict[str, Any]:
+        """The parameters that set a lease's end, `LEASE_FOR` from now."""
+        return {"lease": LEASE_FOR} if self.db_clock else {"lease_end": now + LEASE_FOR}
+
+
+def _statements(db_clock: bool) -> _Statements:
+    lease_end: ColumnElement[Any] = (
+        func.now() + bindparam("lease", type_=Interval())
+        if db_clock
+        else bindparam("lease_end", type_=UTCDateTime())
+    )
+    columns: list[ColumnElement[Any]] = [
+        _KEYS.c.id,
+        _KEYS.c.arguments_hash,
+        _KEYS.c.state,
+        _KEYS.c.created_at,
+        _KEYS.c.expires_at,
+        _KEYS.c.lease_expires_at,
+        _KEYS.c.result_ciphertext,
+        _KEYS.c.result_key_id,
+    ]
+    if db_clock:
+        columns.append(func.now().label("clock"))
+    return _Statements(
+        db_clock=db_clock,
+        claim=insert(_KEYS).values(lease_expires_at=lease_end),
+        held=select(*columns).where(
+            _KEYS.c.scope == bindparam("scope"), _KEYS.c.key == bindparam("key")
+        ),
+        renew=update(_KEYS)
+        .where(_KEYS.c.id == bindparam("record_id"), _KEYS.c.state == RUNNING)
+        .values(lease_expires_at=lease_end),
+    )
+
+
 # Built once: constructing a statement costs more than running it on SQLite.
-_CLAIM = insert(_KEYS)
-_HELD = select(
-    _KEYS.c.id,
-    _KEYS.c.arguments_hash,
-    _KEYS.c.state,
-    _KEYS.c.created_at,
-    _KEYS.c.expires_at,
-    _KEYS.c.result_ciphertext,
-    _KEYS.c.result_key_id,
-).where(_KEYS.c.scope == bindparam("scope"), _KEYS.c.key == bindparam("key"))
-_DROP = delete(_KEYS).where(_KEYS.c.id == bindparam("record_id"))
+_POSTGRESQL, _LOCAL_CLOCK = _statements(db_clock=True), _statements(db_clock=False)
+_DROP: Delete = delete(_KEYS).where(_KEYS.c.id == bindparam("record_id"))
+# Takes a lapsed claim over only if its lease is still the one seen: a call that was
+# late, not dead, and renewed meanwhile keeps its claim.
+_TAKE_OVER: Delete = delete(_KEYS).where(
+    _KEYS.c.id == bindparam("record_id"),
+    _KEYS.c.state == RUNNING,
+    _KEYS.c.lease_expires_at.is_not_distinct_from(bindparam("seen", type_=UTCDateTime())),
+)
 _COMPLETE = (
     update(_KEYS)
     .where(_KEYS.c.id == bindparam("record_id"))
@@ -103,6 +174,10 @@ class Claim:
     resumed: bool = False  # taken over from a process that died while running the call
 
 
+def _sql(engine: AsyncEngine) -> _Statements:
+    return _POSTGRESQL if engine.dialect.name == "postgresql" else _LOCAL_CLOCK
+
+
 async def claim(
     engine: AsyncEngine,
     keyring: Keyring,
@@ -116,8 +191,10 @@ async def claim(
 ) -> Claim:
     """Claim `key` in `scope` for a call with `args_hash`, or the stored result to replay.
 
-    `also_matching`: other hashes of the same arguments (under older keys).
+    `also_matching`: other hashes of the same arguments (under older keys). The caller
+    keeps the claim's lease alive while its call runs (`Lease`).
     """
+    sql = _sql(engine)
     deadline = time.monotonic() + wait
     resumed = False
     while True:
@@ -126,7 +203,7 @@ async def claim(
         try:
             async with engine.begin() as connection:
                 await connection.execute(
-                    _CLAIM,
+                    sql.claim,
                     {
                         "id": record_id,
                         "scope": scope,
@@ -135,22 +212,27 @@ async def claim(
                         "state": RUNNING,
                         "created_at": now,
                         "expires_at": now + KEEP_FOR,
+                        **sql.lease(now),
                     },
                 )
             return Claim(record_id=record_id, resumed=resumed)
         except IntegrityError:
             pass  # someone holds the key: see what they hold
         async with engine.begin() as connection:
-            held = (await connection.execute(_HELD, {"scope": scope, "key": key})).first()
+            held = (await connection.execute(sql.held, {"scope": scope, "key": key})).first()
             if held is None:
                 continue  # released meanwhile: claim again
-            orphaned = held.state == RUNNING and held.created_at <= now - STALE_AFTER
-            if held.expires_at <= now or orphaned:
+            if held.expires_at <= now:
                 await connection.execute(_DROP, {"record_id": held.id})
-                resumed = orphaned
-                continue  # expired, or orphaned by a dead process: take it over
+                resumed = False
+                continue  # past its 24 h: the key is free for a new call
             if held.arguments_hash != args_hash and held.arguments_hash not in also_matching:
                 raise IdempotencyConflict(key)
+            if held.state == RUNNING and _lapsed(held, held.clock if sql.db_clock else now):
+                seen = {"record_id": held.id, "seen": held.lease_expires_at}
+                if (await connection.execute(_TAKE_OVER, seen)).rowcount:
+                    resumed = True  # orphaned by a dead process: claim it again
+                continue
             if held.state == DONE:
                 result = _stored_result(keyring, held)
                 if result is not None:
@@ -160,6 +242,70 @@ async def claim(
                 f"a call with the idempotency key {key!r} is still running; retry shortly"
             )
         await asyncio.sleep(poll)
+
+
+def _lapsed(held: Any, clock: datetime) -> bool:
+    """The running claim's lease has ended by `clock`: its process died."""
+    if held.lease_expires_at is None:
+        return bool(held.created_at <= clock - UNLEASED_STALE_AFTER)
+    return bool(held.lease_expires_at <= clock)
+
+
+class Lease:
+    """Keeps a claim's lease from lapsing while its call runs; `stop` when it is done.
+
+    The first renewal is due `RENEW_EVERY` seconds after the claim, so the many calls
+    that end sooner cost a timer and no statement; a longer one gets a task that
+    renews until stopped.
+    """
+
+    __slots__ = ("_engine", "_renewing", "_stopping", "_task", "_timer", "record_id")
+
+    def __init__(self, engine: AsyncEngine, record_id: uuid.UUID) -> None:
+        self._engine = engine
+        self.record_id = record_id
+        self._task: asyncio.Task[None] | None = None
+        self._renewing = False
+        self._stopping = False
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            RENEW_EVERY, self._start
+        )
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.create_task(self._keep(), name="idempotency-lease")
+
+    async def _keep(self) -> None:
+        sql = _sql(self._engine)
+        while True:
+            self._renewing = True
+            try:
+                async with self._engine.begin() as connection:
+                    params = {"record_id": self.record_id, **sql.lease(utcnow())}
+                    if not (await connection.execute(sql.renew, params)).rowcount:
+                        return  # completed, released, or taken over: nothing to keep
+            except Exception:  # the database may be briefly away: the next one may do
+                log.warning("could not renew a tool call's claim", exc_info=True)
+            finally:
+                self._renewing = False
+            if self._stopping:
+                return
+            await asyncio.sleep(RENEW_EVERY)
+
+    async def stop(self) -> None:
+        """Renew no more. A renewal under way is let finish rather than cancelled in
+        the middle of its statement (a renewal after the call's end changes nothing:
+        it only touches a claim still running)."""
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if not self._renewing:
+            task.cancel()
+        await asyncio.wait([task])
 
 
 def _stored_result(keyring: Keyring, held: Any) -> dict[str, Any] | None:
@@ -179,7 +325,8 @@ async def complete(
         _COMPLETE, {"record_id": record_id, "blob": sealed.blob, "kid": sealed.key_id}
     )
     if getattr(done, "rowcount", 1) == 0:
-        # Ran so long (over STALE_AFTER) that a repeat took the key over as orphaned.
+        # Its lease lapsed (renewals held up for longer than the lease) and a repeat
+        # took the key over: the repeat answers, after looking for this call's booking.
         log.warning("a tool call's key was taken over while it ran; its result is not stored")
 
 

@@ -47,6 +47,10 @@ class IdempotencyRecord(Base):
     `state` is `running` while the first call executes and `done` with its result
     after; a repeat with the same arguments hash replays the result. The result names
     attendees, so it is stored sealed (`result_ciphertext`, AES-GCM like every secret).
+
+    A running claim is a lease: `lease_expires_at` is pushed forward while its call
+    runs, and a claim whose lease has lapsed belongs to a process that died. (None on
+    claims made by a version without leases: their age decides.)
     """
 
     __tablename__ = "idempotency_keys"
@@ -61,3 +65,4 @@ class IdempotencyRecord(Base):
     result_key_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -36,6 +36,8 @@ class _FaultIn(BaseModel):
     status: int | None = Field(default=None, ge=100, le=599)
     retry_after: float | None = Field(alias="retryAfter", default=None, ge=0)
     latency_ms: int = Field(alias="latencyMs", default=0, ge=0, le=120_000)
+    # Handle the request at once, then hold its answer back this long.
+    delay_after_ms: int = Field(alias="delayAfterMs", default=0, ge=0, le=120_000)
     hang: bool = False
     body: Any = None
     times: int = Field(default=1, ge=-1)
@@ -54,6 +56,7 @@ def _faults_router(faults: FaultInjector) -> APIRouter:
                 status=body.status,
                 retry_after=body.retry_after,
                 latency_ms=body.latency_ms,
+                delay_after_ms=body.delay_after_ms,
                 hang=body.hang,
                 body=body.body,
                 times=body.times,

@@ -110,6 +110,7 @@ class SandboxBooking:
     rescheduled_to_uid: str | None = None
     reschedule_reason: str | None = None
     updated_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def output(self) -> dict[str, Any]:
         """`BookingOutput_2024_08_13`, with every field the spec marks required."""
@@ -154,6 +155,7 @@ class SandboxBooking:
                 "email": email,
                 **({"notes": self.notes} if self.notes else {}),
             },
+            "metadata": dict(self.metadata),
         }
         for key, value in (
             ("cancellationReason", self.cancellation_reason),
@@ -258,6 +260,7 @@ class CalcomState:
         attendee: dict[str, Any],
         notes: str | None,
         ignore: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> SandboxBooking | None:
         user = self.users[event_type.username]
         end = start + timedelta(minutes=length)
@@ -273,6 +276,7 @@ class CalcomState:
             attendee=attendee,
             created_at=datetime.now(UTC),
             notes=notes,
+            metadata=dict(metadata or {}),
         )
         self.bookings[booking.uid] = booking
         return booking
@@ -440,7 +444,9 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
         assert start is not None  # checked by _booking_problem
         notes = (body.get("bookingFieldsResponses") or {}).get("notes")
         length = body.get("lengthInMinutes") or event_type.length_in_minutes
-        booking = state.book(event_type, start, int(length), body["attendee"], notes)
+        booking = state.book(
+            event_type, start, int(length), body["attendee"], notes, metadata=body.get("metadata")
+        )
         if booking is None:
             return calcom_error(request, 409, "ConflictException", NOT_AVAILABLE)
         return JSONResponse({"status": "success", "data": booking.output()}, status_code=201)
@@ -584,7 +590,28 @@ def _booking_problem(body: object) -> str | None:
         return "attendee - name and timeZone are required"
     if body.get("eventTypeId") is None and not (body.get("eventTypeSlug") and body.get("username")):
         return "eventTypeId - Required (or eventTypeSlug with username)"
+    if "metadata" in body and not _metadata_ok(body["metadata"]):
+        return f"metadata - {METADATA_RULES}"
     return None
+
+
+METADATA_RULES = (
+    "Metadata must have at most 50 keys, each key up to 40 characters, "
+    "and string values up to 500 characters."
+)
+
+
+def _metadata_ok(metadata: object) -> bool:
+    """Cal.com's rules for a booking's `metadata`: a flat object of at most 50 keys of up
+    to 40 characters, each value a string of up to 500 characters, a number or a boolean."""
+    if not isinstance(metadata, dict) or len(metadata) > 50:
+        return False
+    for key, value in metadata.items():
+        if len(key) > 40 or not isinstance(value, str | int | float | bool):
+            return False
+        if isinstance(value, str) and len(value) > 500:
+            return False
+    return True
 
 
 class _EventTypeIn(BaseModel):

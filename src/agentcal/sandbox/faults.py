@@ -4,7 +4,12 @@ Faults are rules, set from outside through `POST /sandbox/faults` (or directly o
 `FaultInjector.rules` in tests), each for the requests whose path starts with a prefix,
 optionally only for some methods, and for a number of requests (`times`, -1 = until
 cleared). One request can also carry its own fault in an `X-Sandbox-Fault` header,
-e.g. `status=503; retry-after=1`, `latency=200`, or `hang`.
+e.g. `status=503; retry-after=1`, `latency=200`, `delay-after=200`, or `hang`.
+
+`latency` waits before the request is handled; `delay-after` handles it at once (a
+booking is made, a busy time read) and holds its answer back: the provider has acted,
+and the caller does not know yet. That is the moment a crash of the caller, or
+another caller's request, is most harmful.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HANG_SECONDS = 60.0
 
@@ -27,6 +32,7 @@ class Fault:
     status: int | None = None
     retry_after: float | None = None
     latency_ms: int = 0
+    delay_after_ms: int = 0  # handled at once, answered this much later
     hang: bool = False
     body: Any = None
     times: int = 1
@@ -63,6 +69,8 @@ def parse_header(value: str) -> Fault:
             fault.retry_after = float(raw)
         elif key == "latency":
             fault.latency_ms = int(raw)
+        elif key == "delay-after":
+            fault.delay_after_ms = int(raw)
         elif key == "hang":
             fault.hang = True
     return fault
@@ -115,6 +123,8 @@ class FaultMiddleware:
         if fault.hang:
             await asyncio.sleep(HANG_SECONDS)
         if fault.status is None:
+            if fault.delay_after_ms:
+                send = _held(send, fault.delay_after_ms / 1000)
             await self.app(scope, receive, send)
             return
         body = json.dumps(
@@ -128,3 +138,15 @@ class FaultMiddleware:
             headers.append((b"retry-after", f"{fault.retry_after:g}".encode()))
         await send({"type": "http.response.start", "status": fault.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _held(send: Send, seconds: float) -> Send:
+    """`send`, holding the start of the answer back `seconds`: by then the request has
+    been handled, as the app answers only once it is done."""
+
+    async def held(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return held

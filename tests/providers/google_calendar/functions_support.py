@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from agentcal.db.engine import session_scope
 from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
+from tests.conftest import SandboxServer
 from tests.factories import Tenant, google_function_body
+from tests.providers.google_calendar.support import Account, new_account
 
 MASK = "*" * 16
 PROBLEM_JSON = "application/problem+json"
@@ -85,3 +87,24 @@ async def send(
 def assert_no_secret(response: httpx.Response, *secrets: str) -> None:
     for secret in secrets:
         assert secret not in response.text
+
+
+async def link_google_function(
+    tenant: Tenant, sandbox: SandboxServer, bot_id: str, name: str = "Dr Ana", **settings: Any
+) -> tuple[Account, str]:
+    """A Google Calendar function `name` on a fresh sandbox account (with its refresh
+    token), linked to the bot: (the account, the function's id)."""
+    account = await new_account(sandbox)
+    calendar = {
+        "googleId": account.google_id,
+        "calendarId": account.email,
+        "googleToken": account.access_token,
+        "googleRefreshToken": account.refresh_token,
+        **settings,
+    }
+    created = await tenant.api.post(
+        "/api/v1/functions/",
+        json=body_for(tenant, name=name, botId=bot_id, googleCalendar=calendar),
+    )
+    assert created.status_code == 201, created.text
+    return account, str(created.json()["id"])

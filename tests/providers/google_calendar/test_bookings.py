@@ -29,7 +29,10 @@ from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
 from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
-from tests.providers.google_calendar.functions_support import body_for, make_bot
+from tests.providers.google_calendar.functions_support import (
+    link_google_function,
+    make_bot,
+)
 from tests.providers.google_calendar.support import Account, google_client, meeting, new_account
 from tests.support import next_monday
 
@@ -61,20 +64,8 @@ class Setup:
 
 async def _function(tenant: Tenant, sandbox: SandboxServer, **settings: Any) -> Setup:
     """A Google Calendar function "Dr Ana" on a fresh sandbox account, linked to a bot."""
-    account = await new_account(sandbox)
     bot_id = await make_bot(tenant)
-    calendar = {
-        "googleId": account.google_id,
-        "calendarId": account.email,
-        "googleToken": account.access_token,
-        "googleRefreshToken": account.refresh_token,
-        **settings,
-    }
-    created = await tenant.api.post(
-        "/api/v1/functions/",
-        json=body_for(tenant, name="Dr Ana", botId=bot_id, googleCalendar=calendar),
-    )
-    assert created.status_code == 201, created.text
+    account, function_id = await link_google_function(tenant, sandbox, bot_id, **settings)
     tools = await tenant.api.get(f"/api/v1/bots/{bot_id}/tools")
     assert tools.status_code == 200, tools.text
     names = {
@@ -87,7 +78,7 @@ async def _function(tenant: Tenant, sandbox: SandboxServer, **settings: Any) -> 
         "cancel_booking",
         "reschedule_booking",
     }
-    return Setup(bot_id, created.json()["id"], account, names)
+    return Setup(bot_id, function_id, account, names)
 
 
 async def _call(
@@ -462,7 +453,7 @@ async def test_a_repeated_call_id_replays_without_inserting_twice(
 
 async def _die_before_storing(app: FastAPI, setup: Setup, call_id: str) -> None:
     """As if the process running the call died after Google made the event but before
-    the result was stored: the key is left `running`, old enough to be taken over."""
+    the result was stored: the key is left `running`, its lease lapsed."""
     async with app.state.sessionmaker.begin() as session:
         changed = await session.execute(
             update(IdempotencyRecord)
@@ -471,7 +462,7 @@ async def _die_before_storing(app: FastAPI, setup: Setup, call_id: str) -> None:
             )
             .values(
                 state="running",
-                created_at=utcnow() - timedelta(minutes=5),
+                lease_expires_at=utcnow() - timedelta(seconds=1),
                 result_ciphertext=None,
                 result_key_id=None,
             )

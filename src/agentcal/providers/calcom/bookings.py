@@ -5,10 +5,18 @@ availability check is one `/v2/slots` request for the event type. A booking is
 re-checked and made under the calendar's lock (`calcom:<username>`), so two of
 agentcal's own calls can never book one slot twice; Cal.com refuses what it knows to be
 taken meanwhile, and the caller then hears the nearest free times.
+
+Cal.com takes no booking id from its client, so a booking made by a tool call with an
+id carries the call in its `metadata` instead (`call_tag` of its idempotency key). A
+call taken over from a process that died mid-call (`CallContext.resumed`) first looks
+among the attendee's bookings for the one carrying its tag, and answers from it: the
+dead call may have booked before it could record the booking, and the re-check would
+then find the slot taken by the call itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,6 +59,8 @@ from agentcal.scheduling.times import (
 )
 from agentcal.settings import Settings
 
+# The `metadata` key under which a booking carries the tool call that made it.
+CALL_METADATA_KEY = "agentcalCall"
 # Event types change in Cal.com, out of agentcal's sight, and rarely: a minute's
 # delay is the price of not fetching them before every availability check.
 EVENT_TYPES_SECONDS = 60.0
@@ -222,6 +232,13 @@ def _booking_data(booking: Booking, tz: ZoneInfo, target: _Target | None) -> dic
     return data
 
 
+def call_tag(key: str) -> str:
+    """What a booking made by the tool call with idempotency key `key` carries in its
+    metadata: the same for every repeat of the call, wherever it runs. A hash, as the
+    key (a bot's id and the caller's call id) means nothing to Cal.com."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 async def create_booking(
     runtime: CalcomRuntime, spec: ToolSpec, args: CalcomBookingArguments, context: CallContext
 ) -> Outcome:
@@ -230,6 +247,7 @@ async def create_booking(
     check_start(start.at, now=results.now(), tz=tz, min_notice_minutes=0)
     target = await _target(runtime, spec, args.event_type_slug)
     length = timedelta(minutes=target.event_type.length_in_minutes)
+    tag = call_tag(context.key) if context.key is not None else None
     # One booking per slot: re-check and book under the calendar's lock.
     lock = f"calcom:{target.integration.calcom_username}"
     # Alternatives for a taken slot are looked up after the lock is released: callers
@@ -237,9 +255,19 @@ async def create_booking(
     booking = None
     services = runtime.services
     async with calendar_lock(services.engine, services.calendar_locks, lock):
-        free = await _free(runtime, target, start.at, start.at + length, tz)
-        if any(s == start.at for s, _ in free):
-            booking = await _book(runtime, target, start.at, tz, args)
+        if context.resumed and tag is not None:
+            # The dead process may have booked already: its booking would make the
+            # re-check below answer slot_unavailable to the call that made it.
+            booking = await _own_booking(runtime, target, args, start.at, tag)
+        if booking is None:
+            free = await _free(runtime, target, start.at, start.at + length, tz)
+            if any(s == start.at for s, _ in free):
+                booking = await _book(runtime, target, start.at, tz, args, tag)
+    if booking is None and tag is not None and not context.resumed:
+        # Perhaps taken by this very call: a first run whose claim was released or
+        # taken over unnoticed (a cancelled task, a lease that lapsed while it ran).
+        with contextlib.suppress(ProviderError):  # e.g. the budget spent in the queue
+            booking = await _own_booking(runtime, target, args, start.at, tag)
     if booking is None:
         try:
             alternatives = await _alternatives(runtime, target, start.at, tz)
@@ -260,6 +288,7 @@ async def _book(
     start: datetime,
     tz: ZoneInfo,
     args: CalcomBookingArguments,
+    tag: str | None,
 ) -> Booking | None:
     """The booking, or None when Cal.com says the slot was taken since the re-check."""
     try:
@@ -272,12 +301,35 @@ async def _book(
             attendee_phone=args.attendee_phone,
             event_type_id=target.event_type.id,
             notes=args.notes,
+            metadata={CALL_METADATA_KEY: tag} if tag is not None else None,
         )
     except CalcomSlotUnavailable:  # taken outside agentcal since the re-check
         return None
     except (CalcomNotFound, CalcomRequestError):
         _forget_event_types(runtime, target)
         raise
+
+
+async def _own_booking(
+    runtime: CalcomRuntime,
+    target: _Target,
+    args: CalcomBookingArguments,
+    start: datetime,
+    tag: str,
+) -> Booking | None:
+    """The live booking at `start` that this call made (its metadata carries `tag`),
+    among the attendee's bookings of that day; None if there is none."""
+    bookings = await runtime.client.list_bookings(
+        target.api_key,
+        attendee_email=args.attendee_email,
+        after_start=start - timedelta(minutes=1),
+        before_end=start + timedelta(days=1),
+    )
+    for booking in bookings:
+        live = booking.status not in ("cancelled", "rejected")
+        if live and booking.start == start and booking.metadata.get(CALL_METADATA_KEY) == tag:
+            return booking
+    return None
 
 
 async def _find_booking(

@@ -90,6 +90,8 @@ class Booking(_Model):
     cancellation_reason: str | None = Field(default=None, alias="cancellationReason")
     rescheduled_to_uid: str | None = Field(default=None, alias="rescheduledToUid")
     rescheduled_from_uid: str | None = Field(default=None, alias="rescheduledFromUid")
+    # What the booking's creator stored with it (agentcal: the tool call that made it).
+    metadata: dict[str, Any] = {}
 
 
 def _utc(moment: datetime | date) -> str:
@@ -180,9 +182,13 @@ class CalcomClient:
         username: str | None = None,
         length_in_minutes: int | None = None,
         notes: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> Booking:
         """`POST /v2/bookings`. Not repeated after a possibly-processed failure: the
-        caller re-checks the slot before booking again."""
+        caller re-checks the slot before booking again.
+
+        `metadata` is stored with the booking and returned with it (Cal.com allows 50
+        keys of up to 40 characters, string values of up to 500)."""
         attendee: dict[str, Any] = {
             "name": attendee_name,
             "email": attendee_email,
@@ -197,6 +203,8 @@ class CalcomClient:
             body["lengthInMinutes"] = length_in_minutes
         if notes:
             body["bookingFieldsResponses"] = {"notes": notes}
+        if metadata:
+            body["metadata"] = metadata
         data = await self._call(
             "POST",
             "/v2/bookings",
