@@ -11,13 +11,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
@@ -25,9 +27,10 @@ from agentcal import __version__
 from agentcal.cli import app as cli
 from agentcal.crypto.keyring import Keyring, generate_key, parse_key
 from agentcal.db import migrate
-from agentcal.db.engine import session_scope
+from agentcal.db.engine import create_engine, session_scope
 from agentcal.providers.calcom.models import API_KEY, CalcomIntegration
 from agentcal.providers.google_calendar.models import GOOGLE_TOKEN, GoogleCalendarPlugin
+from agentcal.settings import Settings
 from agentcal.tenancy.models import Institution
 from tests.factories import (
     CALCOM_API_KEY,
@@ -50,7 +53,7 @@ def env(database_url: str, secret_key: str, data_dir: Path, engine: AsyncEngine)
     }
 
 
-def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+def run(env: Mapping[str, str | None], *args: str) -> tuple[int, str, str]:
     result = runner.invoke(cli, list(args), env=env)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
@@ -244,6 +247,177 @@ async def test_migrate_brings_the_database_to_head(
     assert await migrate.current_revision(engine) == migrate.head_revision()
 
 
+# No AGENTCAL_* variable at all (CliRunner removes those set to None): the defaults.
+UNCONFIGURED: dict[str, str | None] = {
+    f"AGENTCAL_{name.upper()}": None for name in Settings.model_fields
+}
+
+# Every command that reads or writes the database, save `serve` and `migrate`.
+DATABASE_COMMANDS = [
+    ("tokens", "list"),
+    ("tokens", "create", "--user", "ana@acme.test"),
+    ("tokens", "revoke", "0b7e3c62-6a8e-4c0c-9f51-5f3a6c1d2e4f"),
+    ("admin", "bootstrap", "--institution", "Acme", "--unit", "Sales", "--user", "ana@acme.test"),
+    ("admin", "rotate-keys"),
+]
+
+
+def assert_says_how_to_find_the_database(err: str) -> None:
+    for hint in (
+        "agentcal serve",
+        "AGENTCAL_DATA_DIR",
+        "AGENTCAL_DATABASE_URL",
+        "agentcal migrate",
+    ):
+        assert hint in err
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)
+def test_a_command_run_where_there_is_no_database_refuses_and_creates_nothing(
+    command: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(UNCONFIGURED, *command)
+    assert code == 1
+    looked_at = tmp_path.resolve() / ".agentcal" / "agentcal.db"
+    assert f"no agentcal database at {looked_at}" in err
+    assert "AGENTCAL_DATA_DIR is not set" in err
+    assert_says_how_to_find_the_database(err)
+    assert list(tmp_path.iterdir()) == []  # no data dir, no database, no key file
+
+
+def test_the_refusal_names_the_data_dir_it_was_given(tmp_path: Path) -> None:
+    data_dir = tmp_path / "elsewhere"
+    code, _, err = run({**UNCONFIGURED, "AGENTCAL_DATA_DIR": str(data_dir)}, "tokens", "list")
+    assert code == 1
+    assert f"no agentcal database at {data_dir / 'agentcal.db'}" in err
+    assert "from AGENTCAL_DATA_DIR" in err
+    assert not data_dir.exists()
+
+
+async def test_a_database_url_naming_no_database_is_refused_and_not_created(
+    database_url: str, backend: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    if backend == "sqlite":
+        missing = tmp_path / "gone.db"
+        url = f"sqlite+agentcal:///{missing}"
+        expected = f"no agentcal database at {missing} (from AGENTCAL_DATABASE_URL)"
+    else:
+        name = f"agentcal_missing_{uuid.uuid4().hex[:8]}"
+        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        expected = f"no database {name!r} on this PostgreSQL server"
+    env = {**UNCONFIGURED, "AGENTCAL_DATABASE_URL": url, "AGENTCAL_DATA_DIR": str(tmp_path)}
+    code, _, err = await asyncio.to_thread(run, env, "tokens", "list")
+    assert code == 1
+    assert expected in err
+    assert_says_how_to_find_the_database(err)
+    if backend == "sqlite":
+        assert list(tmp_path.iterdir()) == []
+    else:
+        assert "createdb" in err
+        async with engine.connect() as conn:
+            found = await conn.scalar(
+                text("SELECT count(*) FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+        assert found == 0
+        # Not even `migrate` creates a PostgreSQL database: it says how to.
+        code, _, err = await asyncio.to_thread(run, env, "migrate")
+        assert code == 1
+        assert f"no database {name!r} on the PostgreSQL server" in err
+        assert f"create it with `createdb -h {make_url(url).host}" in err
+
+
+@pytest.fixture
+async def foreign_database_url(
+    database_url: str, backend: str, tmp_path: Path
+) -> AsyncIterator[str]:
+    """A database that exists but holds no agentcal schema (only a table of its own)."""
+    if backend == "sqlite":
+        path = tmp_path / "other.db"
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE notes (body TEXT)")
+        yield f"sqlite+agentcal:///{path}"
+        return
+    name = f"agentcal_foreign_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(
+        make_url(database_url).set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    foreign = create_engine(url)
+    async with foreign.begin() as conn:
+        await conn.execute(text("CREATE TABLE notes (body TEXT)"))
+    await foreign.dispose()
+    try:
+        yield url
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_database_without_the_schema_is_refused_until_migrated(
+    foreign_database_url: str, tmp_path: Path
+) -> None:
+    env = {**UNCONFIGURED, "AGENTCAL_DATABASE_URL": foreign_database_url}
+    env["AGENTCAL_DATA_DIR"] = str(tmp_path)
+    code, _, err = await asyncio.to_thread(run, env, "tokens", "list")
+    assert code == 1
+    assert "holds no agentcal schema" in err
+    assert "(from AGENTCAL_DATABASE_URL)" in err
+    assert "`agentcal migrate`" in err
+    assert await _tables(foreign_database_url) == {"notes"}  # the refusal created nothing
+
+    assert (await asyncio.to_thread(run, env, "migrate"))[0] == 0
+    code, out, _ = await asyncio.to_thread(run, env, "tokens", "list", "--json")
+    assert code == 0
+    assert json.loads(out) == []
+
+
+def test_migrate_creates_a_private_database_that_the_other_commands_then_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(UNCONFIGURED, "migrate")
+    assert code == 0, err
+    data = tmp_path / ".agentcal"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "agentcal.db").stat().st_mode) == 0o600
+    code, out, _ = run(UNCONFIGURED, "tokens", "list", "--json")
+    assert code == 0
+    assert json.loads(out) == []
+
+
+def test_rotate_keys_without_any_key_refuses_and_creates_none(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    keyless = {**env, "AGENTCAL_SECRET_KEYS": None, "AGENTCAL_DATA_DIR": str(data_dir)}
+    code, _, err = run(keyless, "admin", "rotate-keys")
+    assert code == 1
+    assert f"no encryption key: AGENTCAL_SECRET_KEYS is not set and there is no {data_dir}" in err
+    assert "agentcal serve" in err
+    assert not data_dir.exists()
+
+
+def test_bootstrap_needs_no_key_and_creates_none(env: dict[str, str], tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    keyless = {**env, "AGENTCAL_SECRET_KEYS": None, "AGENTCAL_DATA_DIR": str(data_dir)}
+    assert bootstrap(keyless)["token"].startswith("agc_")
+    assert not data_dir.exists()
+
+
 def test_generate_key_prints_a_usable_key() -> None:
     result = runner.invoke(cli, ["admin", "generate-key"])
     assert result.exit_code == 0
@@ -331,6 +505,7 @@ def test_serve_with_no_configuration_creates_its_embedded_default(tmp_path: Path
         output = proc.communicate(timeout=10)[0].decode()
     data = tmp_path / ".agentcal"
     assert "applying migrations" in output
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "secret.key").stat().st_mode) == 0o600
     # The database, its WAL and its shared memory: the owner's alone.
     files = sorted(data.glob("agentcal.db*"))

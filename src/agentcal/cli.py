@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,7 +14,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 import agentcal.models  # noqa: F401 - every model mapped, for key rotation
 from agentcal import __version__
@@ -67,8 +69,17 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _keyring(settings: Settings) -> Keyring:
-    fresh = not settings.secret_keys and not settings.key_file.exists()
+def _keyring(settings: Settings, *, create: bool = False) -> Keyring:
+    """The configured keys; only `serve` may create the key file (`create`): any other
+    command would make a key that opens nothing the server stored."""
+    fresh = not (settings.secret_keys or "").strip() and not settings.key_file.exists()
+    if fresh and not create:
+        raise _fail(
+            f"no encryption key: AGENTCAL_SECRET_KEYS is not set and there is no "
+            f"{settings.key_file.resolve()} ({_data_dir_origin(settings)}).\n"
+            "Run the command in the directory where `agentcal serve` runs, or give it the "
+            "AGENTCAL_DATA_DIR or AGENTCAL_SECRET_KEYS that `agentcal serve` runs with."
+        )
     try:
         keyring = load_keyring(settings.secret_keys, settings.key_file)
     except SecretKeyError as exc:
@@ -78,26 +89,110 @@ def _keyring(settings: Settings) -> Keyring:
     return keyring
 
 
+_POINT_AT_THE_SERVER = (
+    "Run the command in the directory where `agentcal serve` runs, or give it the "
+    "AGENTCAL_DATA_DIR or AGENTCAL_DATABASE_URL that `agentcal serve` runs with"
+)
+
+
+def _data_dir_origin(settings: Settings) -> str:
+    if "data_dir" in settings.model_fields_set:
+        return "the data dir, from AGENTCAL_DATA_DIR"
+    return "the data dir: AGENTCAL_DATA_DIR is not set, so .agentcal in the current directory"
+
+
+def _database_origin(settings: Settings) -> str:
+    """Where the database was looked for, and which setting says so."""
+    url = make_url(settings.resolved_database_url)
+    path = migrate.sqlite_file(url)
+    where = str(path) if path else url.render_as_string(hide_password=True)
+    if settings.database_url:
+        return f"{where} (from AGENTCAL_DATABASE_URL)"
+    return f"{where} (the SQLite file in {_data_dir_origin(settings)})"
+
+
+def _createdb(url: URL) -> str:
+    """The shell command that creates the PostgreSQL database `url` names."""
+    words = ["createdb"]
+    for option, value in (("-h", url.host), ("-p", url.port), ("-U", url.username)):
+        if value:
+            words += [option, str(value)]
+    return shlex.join([*words, url.database or ""])
+
+
+def _no_database(settings: Settings, missing: migrate.DatabaseNotFound) -> typer.Exit:
+    if migrate.sqlite_file(missing.url) is not None:
+        found, create = "no agentcal database", "`agentcal migrate`"
+    else:
+        found = f"no database {missing.url.database!r} on this PostgreSQL server"
+        create = f"`{_createdb(missing.url)}`, then `agentcal migrate`"
+    return _fail(
+        f"{found} at {_database_origin(settings)}.\n{_POINT_AT_THE_SERVER}.\n"
+        f"To create a new database there instead: {create}."
+    )
+
+
+async def _apply_migrations(engine: AsyncEngine) -> None:
+    before = await migrate.current_revision(engine)
+    if before != migrate.head_revision():
+        _say(f"applying migrations ({before or 'empty database'} → {migrate.head_revision()})")
+        await migrate.upgrade(engine)
+
+
 async def _migrate(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """Create the database if needed (`serve`, `migrate`) and bring it to the latest
+    migration. A PostgreSQL database must exist: creating one is its administrator's."""
+    path = migrate.sqlite_file(settings.resolved_database_url)
+    if path is not None:
+        # Only the owner may list it: it holds the database and the key file.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     try:
-        if await migrate.is_current(engine):
-            return
-        before = await migrate.current_revision(engine)
-        if before != migrate.head_revision():
-            _say(f"applying migrations ({before or 'empty database'} → {migrate.head_revision()})")
-            await migrate.upgrade(engine)
+        if not await migrate.is_current(engine):
+            await _apply_migrations(engine)
+    except migrate.DatabaseNotFound as exc:
+        raise _fail(
+            f"no database {exc.url.database!r} on the PostgreSQL server of "
+            f"{_database_origin(settings)}; create it with `{_createdb(exc.url)}`"
+        ) from None
     finally:
         await engine.dispose()
 
 
+async def _bring_up_to_date(settings: Settings, engine: AsyncEngine) -> None:
+    try:
+        revisions = await migrate.existing_revisions(engine)
+    except migrate.DatabaseNotFound as exc:
+        raise _no_database(settings, exc) from None
+    if not revisions:
+        raise _fail(
+            f"the database at {_database_origin(settings)} holds no agentcal schema.\n"
+            f"{_POINT_AT_THE_SERVER}.\nTo create the schema there instead: `agentcal migrate`."
+        )
+    if revisions != [migrate.packaged_head()]:
+        await _apply_migrations(engine)
+
+
+async def _open_existing(settings: Settings) -> AsyncEngine:
+    """An engine on the existing agentcal database, brought to the latest migration.
+
+    Every command but `serve` and `migrate` uses it: run from the wrong directory, they
+    would otherwise create an empty database there and answer from it.
+    """
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await _bring_up_to_date(settings, engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
 def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Migrate if needed, then run `work` in one committed session."""
+    """Run `work` in one committed session on the existing database (never creating one)."""
 
     async def run() -> T:
-        await _migrate(settings)
-        engine = create_engine(settings.resolved_database_url)
+        engine = await _open_existing(settings)
         try:
             async with session_scope(create_sessionmaker(engine)) as session:
                 return await work(session)
@@ -107,7 +202,7 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T
     try:
         return asyncio.run(run())
     except OSError as exc:
-        raise _fail(f"cannot reach the database: {exc}") from exc
+        raise _fail(f"cannot reach the database at {_database_origin(settings)}: {exc}") from exc
 
 
 SANDBOX_PORT = 8900
@@ -181,7 +276,7 @@ def serve(
         os.environ.update(_sandbox_environment("127.0.0.1", sandbox_port))
         _say(f"providers point at the sandboxes on http://127.0.0.1:{sandbox_port}")
     settings = Settings()
-    _keyring(settings)
+    _keyring(settings, create=True)
     asyncio.run(_migrate(settings))
     _say(f"agentcal listening on http://{host}:{port} (docs at /docs)")
     uvicorn.run(
@@ -226,10 +321,8 @@ def bootstrap(
             raise _fail(f"--{option} {exc}", 2) from None
     if "@" not in names["user"]:
         raise _fail("--user must be an e-mail address", 2)
-    settings = Settings()
-    _keyring(settings)
     result = _with_session(
-        settings,
+        Settings(),
         lambda s: service.bootstrap(s, names["institution"], names["unit"], names["user"]),
     )
     out = {
@@ -252,13 +345,14 @@ def bootstrap(
 def rotate_keys() -> None:
     """Re-encrypt every stored secret with the current (first) key."""
     settings = Settings()
-    keyring = _keyring(settings)
 
-    async def work(session: AsyncSession) -> rotation.RotationReport:
-        return await rotation.rotate(session, keyring, progress=_say)
+    async def work(session: AsyncSession) -> tuple[Keyring, rotation.RotationReport]:
+        # Read once the database is known to exist: it says first where to run from.
+        keyring = _keyring(settings)
+        return keyring, await rotation.rotate(session, keyring, progress=_say)
 
     try:
-        report = _with_session(settings, work)
+        keyring, report = _with_session(settings, work)
     except SecretKeyError as exc:
         raise _fail(str(exc)) from exc
     _say(

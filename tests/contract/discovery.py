@@ -1,7 +1,7 @@
 """Checks taken from Google's discovery document, which the OpenAPI conversion lost.
 
 The APIs-guru OpenAPI file has no `required` lists at all, and it is older than the discovery
-document (see ../shared/specs/README.md, "Spec problems found"). So for Google this module is
+document (see specs/README.md, "Spec problems found"). So for Google this module is
 the authority on: which method a request is, its query parameters (known names, types, enums,
 ranges, repetition, `required`), the request body's `annotations.required` fields for that
 method, and the type of every body field, nested. A few rules that Google states only in prose

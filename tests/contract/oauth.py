@@ -1,7 +1,7 @@
 """The Google OAuth token endpoint, checked by hand against RFC 6749.
 
 Neither Google document describes `POST https://oauth2.googleapis.com/token`, so the rules are
-the RFC's (sections cited inline) plus what the specs' README records from google-auth
+the RFC's (sections cited inline) plus what specs/README.md records from google-auth
 (`refresh_grant`: form-encoded grant_type, client_id, client_secret, refresh_token, scope?).
 """
 

@@ -117,11 +117,10 @@ class ContractRecorder:
     def __init__(self, app: ASGIApp, log: ContractLog = CONTRACT_LOG) -> None:
         self.app = app
         self.log = log
-        self.enabled = specs.specs_available()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = provider_path(scope.get("path", "")) if scope["type"] == "http" else None
-        if target is None or not self.enabled:
+        if target is None:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

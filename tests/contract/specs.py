@@ -1,11 +1,12 @@
 """The providers' official specs, parsed once, and validators for requests and responses.
 
-Documents (../shared/specs/, beside the repository here and in CI; its README lists their
-defects, and every workaround below names the one it is for):
+Documents (`specs/` at the repository's root; its README, "the README" below, gives their
+provenance and lists their defects, and every workaround below names the one it is for; a
+missing document fails the tests that need it, it never skips them):
 
-* Cal.com: `calcom-v2-openapi.prism.json`, the upstream file with every `oneOf` turned into
-  `anyOf` (upstream, no valid booking body matches exactly one branch), validated with
-  openapi-core, plus the rules the schemas only state in descriptions (`_calcom_rules`).
+* Cal.com: `calcom-v2-openapi.json` with every `oneOf` turned into `anyOf` (as published, no
+  valid booking body matches exactly one branch), validated with openapi-core, plus the rules
+  the schemas only state in descriptions (`_calcom_rules`).
 * Google Calendar: `google-calendar-v3-openapi.yaml` with openapi-core (types, enums, ranges,
   formats) and `google-calendar-v3-discovery.json` for what the conversion lost (required
   fields and parameters, the newer fields): see `discovery.py`.
@@ -37,8 +38,8 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from tests.contract import discovery, oauth
 
-SPECS_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs"
-CALCOM_SPEC = SPECS_DIR / "calcom-v2-openapi.prism.json"
+SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
+CALCOM_SPEC = SPECS_DIR / "calcom-v2-openapi.json"
 GOOGLE_SPEC = SPECS_DIR / "google-calendar-v3-openapi.yaml"
 GOOGLE_DISCOVERY = SPECS_DIR / "google-calendar-v3-discovery.json"
 
@@ -64,17 +65,24 @@ _RESERVE_SLOT = "SlotsController_2024_09_04_reserveSlot"
 _lock = threading.RLock()
 
 
-def specs_available() -> bool:
-    return CALCOM_SPEC.exists() and GOOGLE_SPEC.exists() and GOOGLE_DISCOVERY.exists()
-
-
 # -- loaders (each parses its 100 KB - 1 MB document once per process) -----------------------
+
+
+def _read(path: Path) -> str:
+    """A document's text. Without it nothing could be validated, so its absence is an error
+    (the tests that need it fail), never a reason to skip."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"the provider spec {path} is missing; specs/README.md lists the files"
+        ) from None
 
 
 @cache
 def calcom_document() -> dict[str, Any]:
-    """The prism variant, patched for the defects openapi-core trips over (see below)."""
-    spec: dict[str, Any] = json.loads(CALCOM_SPEC.read_text())
+    """The published document, patched for the defects openapi-core trips over (see below)."""
+    spec: dict[str, Any] = _one_of_as_any_of(json.loads(_read(CALCOM_SPEC)))
     spec["servers"] = [{"url": CALCOM_HOST}]
     for path_item in spec["paths"].values():
         for operation in path_item.values():
@@ -82,6 +90,17 @@ def calcom_document() -> dict[str, Any]:
                 _patch_calcom_parameter(param)
     _nullable_without_type(spec)
     return spec
+
+
+def _one_of_as_any_of(node: Any) -> Any:
+    """Every `oneOf` as `anyOf`: Cal.com's alternatives overlap (no discriminator, `type`
+    given only as an example, extra properties allowed), so a valid booking body, and every
+    `location` in it, matches several branches and fails `oneOf` (Cal.com problem 1)."""
+    if isinstance(node, dict):
+        return {("anyOf" if k == "oneOf" else k): _one_of_as_any_of(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_one_of_as_any_of(v) for v in node]
+    return node
 
 
 def _patch_calcom_parameter(param: dict[str, Any]) -> None:
@@ -120,7 +139,7 @@ def _nullable_without_type(node: Any) -> None:
 @cache
 def google_document() -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    spec: dict[str, Any] = yaml.load(GOOGLE_SPEC.read_text(), Loader=loader)
+    spec: dict[str, Any] = yaml.load(_read(GOOGLE_SPEC), Loader=loader)
     for path_item in spec["paths"].values():
         for operation in path_item.values():
             if isinstance(operation, dict):
@@ -157,7 +176,7 @@ def _null_clears(schema: dict[str, Any]) -> None:
 
 @cache
 def google_discovery() -> discovery.Discovery:
-    return discovery.Discovery(json.loads(GOOGLE_DISCOVERY.read_text()))
+    return discovery.Discovery(json.loads(_read(GOOGLE_DISCOVERY)))
 
 
 @cache

@@ -23,10 +23,6 @@ from tests.contract.specs import validate_request, validate_response
 if TYPE_CHECKING:
     from tests.conftest import SandboxServer
 
-pytestmark = pytest.mark.skipif(
-    not specs.specs_available(), reason=f"the provider specs are not in {specs.SPECS_DIR}"
-)
-
 CAL_EVENT_TYPES = {"cal-api-version": "2024-06-14", "Authorization": f"Bearer {DEMO_API_KEY}"}
 CAL_SLOTS = {"cal-api-version": "2024-09-04"}
 CAL_BOOKINGS = {"cal-api-version": "2024-08-13", "Authorization": "Bearer cal_live_0123abcd"}

@@ -71,6 +71,7 @@ def test_generated_key_file_is_private_and_reused(tmp_path: Path) -> None:
     key_file = tmp_path / "data" / "secret.key"
     first = load_keyring(None, key_file)
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
     second = load_keyring(None, key_file)
     assert first.current_id == second.current_id
     sealed = first.seal("v", b"c")

@@ -146,12 +146,13 @@ class Keyring:
 def load_keyring(secret_keys: str | None, key_file: Path) -> Keyring:
     """Keys from the environment, else from the data dir's key file, created on first use.
 
-    The generated file is written with mode 0600 before any key material goes in.
+    The generated file is written with mode 0600 before any key material goes in, in a
+    directory it creates 0700.
     """
     if secret_keys and secret_keys.strip():
         return Keyring.from_text(secret_keys)
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process created it first: use theirs

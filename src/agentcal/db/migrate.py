@@ -10,14 +10,71 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection
 
 VERSIONS = Path(__file__).parents[1] / "migrations" / "versions"
+
+# PostgreSQL's SQLSTATE for connecting to a database that does not exist.
+_INVALID_CATALOG_NAME = "3D000"
+
+
+class DatabaseNotFound(Exception):
+    """The URL names a database that is not there: a SQLite file that does not exist, or
+    a PostgreSQL database the server does not have."""
+
+    def __init__(self, url: URL) -> None:
+        super().__init__(f"no database at {url.render_as_string(hide_password=True)}")
+        self.url = url
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names; None for another backend or an in-memory database."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+async def _connect(engine: AsyncEngine) -> AsyncConnection:
+    try:
+        return await engine.connect()
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _INVALID_CATALOG_NAME:
+            raise DatabaseNotFound(engine.url) from exc
+        raise
+
+
+async def _recorded(engine: AsyncEngine) -> list[str]:
+    conn = await _connect(engine)
+    try:
+        rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    except DBAPIError:  # no table yet: no migration ever ran here
+        return []
+    finally:
+        await conn.close()
+    return [row[0] for row in rows]
+
+
+async def existing_revisions(engine: AsyncEngine) -> list[str]:
+    """The revisions an existing database records, without loading Alembic; empty when
+    no migration ever ran on it (it holds no agentcal schema).
+
+    It never creates the database, as connecting to a missing SQLite file would: a missing
+    file or PostgreSQL database raises `DatabaseNotFound`.
+    """
+    path = sqlite_file(engine.url)
+    if path is not None and not path.exists():
+        raise DatabaseNotFound(engine.url)
+    return await _recorded(engine)
 
 
 def packaged_head() -> str:
@@ -27,13 +84,11 @@ def packaged_head() -> str:
 
 
 async def is_current(engine: AsyncEngine) -> bool:
-    """Whether the database is at the latest migration, without loading Alembic."""
-    try:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-    except DBAPIError:  # no table yet: an empty database
-        return False
-    return [row[0] for row in rows] == [packaged_head()]
+    """Whether the database is at the latest migration, without loading Alembic.
+
+    A SQLite file is created if missing; a missing PostgreSQL database raises
+    `DatabaseNotFound` (only its server's administrator can create it)."""
+    return await _recorded(engine) == [packaged_head()]
 
 
 def alembic_config() -> Config:
