@@ -50,6 +50,12 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="agentcal-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCAL_")}
     env |= {"AGENTCAL_DATA_DIR": str(data_dir), "AGENTCAL_LOG_LEVEL": "WARNING"}
+    # Requests are counted against the rate limits, as in production, but never refused:
+    # a bench sends far more than one token or bot is allowed.
+    env |= {
+        "AGENTCAL_RATE_LIMIT_PER_TOKEN": "1000000/minute",
+        "AGENTCAL_RATE_LIMIT_PER_BOT": "1000000/minute",
+    }
     if args.cold:
         env["AGENTCAL_CACHE_SECONDS"] = "0"
     port, sandbox_port = free_port(), free_port()

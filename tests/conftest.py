@@ -83,7 +83,7 @@ def keyring(secret_key: str) -> Keyring:
 def sandbox() -> Iterator[SandboxServer]:
     """The provider sandboxes, reached over real HTTP on a loopback port."""
     state = SandboxState()
-    # Every exchange with /calcom/... and /google/... is validated against ../shared/specs.
+    # Every exchange with /calcom/... and /google/... is validated against specs/.
     with serve_in_thread(ContractRecorder(create_sandbox_app(state))) as url:
         yield SandboxServer(url=url, state=state)
 
@@ -113,6 +113,10 @@ def settings(
         google_client_id=GOOGLE_CLIENT_ID,
         google_client_secret=GOOGLE_CLIENT_SECRET,
         log_level="WARNING",
+        # Counted as in production, but far above what the suite's tests (hypothesis
+        # among them) send; tests/test_limits.py tests the limits themselves.
+        rate_limit_per_token="100000/minute",
+        rate_limit_per_bot="100000/minute",
     )
 
 

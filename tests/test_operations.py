@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from html.parser import HTMLParser
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -51,6 +55,15 @@ async def test_wrong_method_is_problem_json_405(tenant: Tenant) -> None:
     response = await tenant.api.patch("/api/v1/bots")
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == "GET, POST"
+
+
+async def test_allow_names_the_methods_of_every_route_of_the_path(tenant: Tenant) -> None:
+    # GET, PUT and DELETE of `/bots/{id}` are three routes; Starlette names only the first.
+    response = await tenant.api.patch(f"/api/v1/bots/{uuid.uuid4()}")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PUT"
+    assert "DELETE, GET, PUT" in response.json()["detail"]
 
 
 async def test_openapi_documents_the_seed_endpoints(client: httpx.AsyncClient) -> None:
@@ -64,6 +77,122 @@ async def test_openapi_documents_the_seed_endpoints(client: httpx.AsyncClient) -
         "/api/v1/functions/duplicate/{id}",
     ):
         assert path in paths
+
+
+class _Links(HTMLParser):
+    """Every `src` and `href` of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+@pytest.mark.parametrize(
+    ("page", "assets"),
+    [
+        ("/docs", {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}),
+        ("/redoc", {"redoc.standalone.js", "favicon.png"}),
+    ],
+)
+async def test_the_api_pages_load_only_assets_agentcal_serves(
+    client: httpx.AsyncClient, page: str, assets: set[str]
+) -> None:
+    response = await client.get(page)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "'/openapi.json'" in response.text or '"/openapi.json"' in response.text
+    links = _Links()
+    links.feed(response.text)
+    assert {url.rsplit("/", 1)[-1] for url in links.urls} == assets
+    assert all(url.startswith("/docs/assets/") for url in links.urls), links.urls
+    assert "http://" not in response.text
+    assert "https://" not in response.text
+    kinds = {"js": "text/javascript", "css": "text/css", "png": "image/png"}
+    for url in links.urls:
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["content-type"].startswith(kinds[url.rsplit(".", 1)[-1]]), url
+        assert len(asset.content) > 1000, url
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+async def test_every_documented_error_is_problem_json(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert "ValidationError" not in schemas
+    assert set(schemas["Problem"]["required"]) == {"type", "title", "status", "detail"}
+    assert schemas["Problem"]["properties"]["errors"]["items"] == {
+        "$ref": "#/components/schemas/FieldError"
+    }
+    assert set(schemas["FieldError"]["required"]) == {"field", "message"}
+    for method, path, operation in _operations(document):
+        for status, response in operation["responses"].items():
+            if int(status) >= 400:
+                assert response["content"] == {
+                    "application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"},
+                        "example": response["content"]["application/problem+json"]["example"],
+                    }
+                }, (method, path, status)
+        assert {"431", "500"} <= set(operation["responses"]), (method, path)
+
+
+async def test_the_bearer_scheme_is_documented_on_every_api_operation(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert document["components"]["securitySchemes"]["bearer"]["type"] == "http"
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for method, path, operation in _operations(document):
+        if path.startswith("/api/"):
+            assert operation["security"] == [{"bearer": []}], (method, path)
+            unauthorized = operation["responses"]["401"]
+            assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True
+            limited = operation["responses"]["429"]["headers"]
+            assert all(limited[h]["required"] for h in ("Retry-After", "RateLimit"))
+        else:
+            assert "security" not in operation, (method, path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "statuses"),
+    [
+        ("get", "/healthz", {200, 431, 500}),
+        ("get", "/readyz", {200, 431, 500, 503}),
+        ("get", "/api/v1/users/me", {200, 401, 429, 431, 500, 503}),
+        ("get", "/api/v1/units", {200, 401, 403, 429, 431, 500, 503}),
+        ("post", "/api/v1/units", {201, 400, 401, 403, 409, 413, 415, 422, 429, 431, 500, 503}),
+        ("post", "/api/v1/bots", {201, 400, 401, 404, 409, 413, 415, 422, 429, 431, 500, 503}),
+        ("get", "/api/v1/bots/{id}", {200, 401, 404, 422, 429, 431, 500, 503}),
+        ("delete", "/api/v1/bots/{id}", {204, 401, 404, 409, 422, 429, 431, 500, 503}),
+        (
+            "get",
+            "/api/v1/calcom/integration/{id}/event-types",
+            {200, 401, 404, 409, 422, 429, 431, 500, 503},
+        ),
+        (
+            "post",
+            "/api/v1/bots/{botId}/tool-calls",
+            {200, 400, 401, 404, 409, 413, 415, 422, 429, 431, 500, 503},
+        ),
+    ],
+)
+async def test_each_operation_documents_each_status_it_answers(
+    client: httpx.AsyncClient, method: str, path: str, statuses: set[int]
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert set(map(int, document["paths"][path][method]["responses"])) == statuses
 
 
 async def test_invented_http_methods_share_one_metric_label(tenant: Tenant) -> None:

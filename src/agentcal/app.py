@@ -14,9 +14,12 @@ from agentcal.crypto.keyring import Keyring, load_keyring
 from agentcal.db import cache_sync
 from agentcal.db.engine import create_engine, create_sessionmaker
 from agentcal.health import router as health_router
+from agentcal.kit import api_docs, openapi
 from agentcal.observability import ObservabilityMiddleware
 from agentcal.providers import registry
 from agentcal.providers.base import Services
+from agentcal.rate_limits import RateLimitMiddleware, RateLimits
+from agentcal.request_limits import RequestLimits
 from agentcal.runtime import idempotency
 from agentcal.runtime.catalog import catalog_cache
 from agentcal.runtime.channels import mcp
@@ -66,13 +69,38 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         title="agentcal",
         version=__version__,
         summary="Scheduling functions (Cal.com, Google Calendar) for AI agents.",
+        description=(
+            "Every `/api/v1` operation takes an access token (`Authorization: Bearer …`). "
+            "Errors are RFC 9457 problem details (`application/problem+json`); a 422 names "
+            "each invalid field in `errors`. Text never holds NUL characters or unpaired "
+            "surrogates, which no database stores as text: they are a 422 wherever sent."
+        ),
         lifespan=lifespan,
+        # Served by `kit.api_docs` from local files, not FastAPI's pages on a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     error_handlers.install(app)
+    openapi.install(app)  # every operation's problem+json errors and the Bearer scheme
+    api_docs.install(app)
     routers = [health_router, tenancy_router, bots_router]
     routers += [provider.router for provider in registry.providers()]
     for router in (*routers, rest_router, function_routes(registry.providers())):
         app.include_router(router)
     app.router.routes.append(mcp.route())  # `/mcp/bots/{botId}`, outside the OpenAPI
+    app.state.rate_limits = RateLimits(
+        per_token=settings.rate_limit_per_token,
+        per_bot=settings.rate_limit_per_bot,
+        redis_url=settings.redis_url,
+    )
+    # The last added runs first: every answer is observed, sizes are checked before
+    # a request is counted, and counted before it is routed.
+    app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+    )
     app.add_middleware(ObservabilityMiddleware)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
+from http import HTTPMethod, HTTPStatus
 from typing import Any
 
 import structlog
@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from agentcal.crypto.keyring import SecretKeyError
 from agentcal.errors import PROBLEM_JSON, AgentcalError, problem_type
@@ -95,15 +96,33 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, summary, "validation-error", errors=fields)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. (Starlette's 405 names only the
+    methods of the first route whose path matched: `GET` alone for `/bots/{id}`.)"""
+    allowed = []
+    for method in HTTPMethod:
+        probe = {**request.scope, "method": method.value}
+        for route in request.app.router.routes:
+            # A mount matches every method of every path under it: its app says itself.
+            if not isinstance(route, Mount) and route.matches(probe)[0] == Match.FULL:
+                allowed.append(method.value)
+                break
+    return allowed
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404 and detail == "Not Found":
         detail = "no such endpoint; see /docs for the API"
     if exc.status_code == 400 and "parsing the body" in detail:
         return problem(400, "the request body is not valid JSON", "invalid-json")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed here; this path takes {headers['Allow']}"
     response = problem(exc.status_code, detail)
-    for key, value in (exc.headers or {}).items():
+    for key, value in headers.items():
         response.headers[key] = value
     return response
 

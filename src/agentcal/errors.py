@@ -22,11 +22,15 @@ class AgentcalError(Exception):
 
     status_code: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
+    # Seconds a 503 asks the caller to wait when the error itself names no time.
+    retry_after: ClassVar[str | None] = None
 
     def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+        if self.status_code == 503 and self.retry_after:
+            self.headers.setdefault("Retry-After", self.retry_after)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -66,6 +70,26 @@ class NotFound(AgentcalError):
 class Conflict(AgentcalError):
     status_code = 409
     slug = "conflict"
+
+
+class ContentTooLarge(AgentcalError):
+    status_code = 413
+    slug = "content-too-large"
+
+
+class UnsupportedMediaType(AgentcalError):
+    status_code = 415
+    slug = "unsupported-media-type"
+
+
+class TooManyRequests(AgentcalError):
+    status_code = 429
+    slug = "rate-limited"
+
+
+class HeadersTooLarge(AgentcalError):
+    status_code = 431
+    slug = "headers-too-large"
 
 
 class InvalidInput(AgentcalError):

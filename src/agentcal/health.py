@@ -19,7 +19,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={503: {"description": "The database is not reachable (`not-ready`)."}},
+)
 async def readyz(request: Request) -> dict[str, str] | Response:
     try:
         async with request.app.state.engine.connect() as conn:

@@ -6,7 +6,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from limits import parse_many
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +31,22 @@ class Settings(BaseSettings):
     # How long a token, a bot's tools and a Cal.com user's event types are cached in
     # memory. This process's own changes apply at once; another replica's within this.
     cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Requests: a larger body is a 413 before it is read whole, larger headers a 431.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # Rate limits, `limits` notation, `;` between limits, "off" for none. Per access
+    # token on the management API; per bot on its tools and tool calls (a busy voice
+    # bot makes a few calls per conversation). In memory per process, or shared by
+    # every replica through Redis when `redis_url` is set.
+    rate_limit_per_token: str = "50/second;1200/minute"
+    rate_limit_per_bot: str = "20/second;600/minute"
+
+    @field_validator("rate_limit_per_token", "rate_limit_per_bot")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        if value.strip().lower() not in ("", "off"):
+            parse_many(value)  # ValueError names what it could not read
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -14,14 +15,18 @@ from agentcal.tenancy.auth import CurrentPrincipal
 from agentcal.tenancy.service import get_unit
 
 router = APIRouter(prefix="/api/v1/bots", tags=["bots"], route_class=JSONRoute)
+# What only these routes answer; `kit.openapi` documents the rest of each route's errors.
+NO_UNIT: dict[int | str, dict[str, Any]] = {
+    404: {"description": "`unitId` names no unit of the institution (`not-found`)."}
+}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=NO_UNIT)
 async def create_bot(body: BotWrite, principal: CurrentPrincipal, session: Session) -> BotRead:
     return BotRead.of(await service.create_bot(session, principal.institution_id, body))
 
 
-@router.get("")
+@router.get("", responses=NO_UNIT)
 async def list_bots(
     principal: CurrentPrincipal,
     session: Session,
@@ -38,7 +43,15 @@ async def get_bot(id: uuid.UUID, principal: CurrentPrincipal, session: Session) 
     return BotRead.of(await service.get_bot(session, principal.institution_id, id))
 
 
-@router.put("/{id}")
+@router.put(
+    "/{id}",
+    responses={
+        409: {
+            "description": "Moving a bot with linked functions to another unit, or a "
+            "concurrent change (`conflict`)."
+        }
+    },
+)
 async def update_bot(
     id: uuid.UUID, body: BotWrite, principal: CurrentPrincipal, session: Session
 ) -> BotRead:

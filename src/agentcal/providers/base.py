@@ -41,6 +41,12 @@ runtime answers it as a result with `ok: false`, its `code` and `retryable`, and
 
 Each provider's own errors are the leaves: `CalcomUnavailable` is both a
 `CalcomError` (anything Cal.com said) and a `ProviderUnavailable` (what it means).
+
+When a provider error reaches the management API (e.g. listing a Cal.com user's event
+types), its category also gives the HTTP answer, never a 5xx for the caller's data:
+a refused credential is 409 `credential-refused` naming the fix, what the provider
+refuses of the stored settings is 409, and an outage or rate limit is 503 with
+`Retry-After`.
 """
 
 from __future__ import annotations
@@ -174,10 +180,11 @@ class CalendarNotFound(ToolError):
 class ProviderError(ToolError):
     """The provider could not do what was asked."""
 
-    status_code = 502
+    status_code = 503
     slug = "provider-error"
     code = "upstream_unavailable"
     retryable = True
+    retry_after = "10"  # on the management API, when the provider named no time
 
 
 class ProviderUnavailable(ProviderError):
@@ -187,7 +194,6 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderRateLimited(ProviderError):
-    status_code = 503
     slug = "provider-rate-limited"
     code = "rate_limited"
 
@@ -195,7 +201,8 @@ class ProviderRateLimited(ProviderError):
 class ProviderAuthError(ProviderError):
     """The provider refused agentcal's key or OAuth client, or the account's access."""
 
-    slug = "provider-auth-invalid"
+    status_code = 409
+    slug = "credential-refused"
     code = "auth_invalid"
     retryable = False
 
@@ -203,12 +210,16 @@ class ProviderAuthError(ProviderError):
 class CredentialsExpired(ProviderError):
     """The function's authorization no longer works; only a new token from the integrator helps."""
 
-    slug = "provider-auth-expired"
+    status_code = 409
+    slug = "credential-refused"
     code = "calendar_auth_expired"
     retryable = False
 
 
 class ProviderNotFound(ProviderError):
+    """The provider has no such user, calendar or booking: the stored settings name it."""
+
+    status_code = 409
     slug = "provider-not-found"
     code = "not_found"
     retryable = False
@@ -226,6 +237,7 @@ class ProviderSlotTaken(ProviderError):
 class ProviderRequestError(ProviderError):
     """The provider refused the request as invalid."""
 
+    status_code = 409
     slug = "provider-invalid-request"
     code = "invalid_request"
     retryable = False

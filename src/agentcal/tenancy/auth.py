@@ -8,12 +8,24 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agentcal.db.caches import TtlCache
 from agentcal.db.engine import utcnow
 from agentcal.errors import Forbidden, Unauthorized
 from agentcal.tenancy.service import find_token_by_hash, state_at
 from agentcal.tenancy.tokens import hash_token
+
+# Declares the Bearer scheme in the OpenAPI document, on every operation that authenticates
+# (Swagger UI's Authorize button). It never answers by itself (`auto_error=False`):
+# `_bearer` reads the header, so that a 401 says what is wrong with it.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description=(
+        "An agentcal access token: `agentcal tokens create`, or `POST /api/v1/access-tokens`."
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +73,10 @@ def principal_cache(ttl: float) -> TtlCache[str, _KnownToken]:
     return TtlCache({"access_tokens", "users", "institutions"}, ttl=ttl)
 
 
-async def authenticate(request: Request) -> Principal:
+async def authenticate(
+    request: Request,
+    _scheme: HTTPAuthorizationCredentials | None = Depends(BEARER),
+) -> Principal:
     digest = hash_token(_bearer(request))
     cache: TtlCache[str, _KnownToken] = request.app.state.principals
     known = cache.get(digest)

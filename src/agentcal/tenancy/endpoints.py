@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, Response, status
 
@@ -27,31 +28,45 @@ from agentcal.tenancy.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", route_class=JSONRoute)
+# What only these routes answer; `kit.openapi` documents the rest of each route's errors.
+ADMINS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The token's user is not an admin of the institution (`forbidden`)."}
+}
 
 
-@router.get("/units", tags=["units"])
+@router.get("/units", tags=["units"], responses=ADMINS)
 async def list_units(principal: AdminPrincipal, session: Session) -> UnitList:
     units = await service.list_units(session, principal.institution_id)
     return UnitList(data=[UnitRead.of(u) for u in units])
 
 
-@router.post("/units", status_code=status.HTTP_201_CREATED, tags=["units"])
+@router.post(
+    "/units",
+    status_code=status.HTTP_201_CREATED,
+    tags=["units"],
+    responses={**ADMINS, 409: {"description": "A unit of that name exists (`conflict`)."}},
+)
 async def create_unit(body: UnitCreate, principal: AdminPrincipal, session: Session) -> UnitRead:
     return UnitRead.of(await service.create_unit(session, principal.institution_id, body.name))
 
 
-@router.get("/units/{id}", tags=["units"])
+@router.get("/units/{id}", tags=["units"], responses=ADMINS)
 async def get_unit(id: uuid.UUID, principal: AdminPrincipal, session: Session) -> UnitRead:
     return UnitRead.of(await service.get_unit(session, principal.institution_id, id))
 
 
-@router.get("/users", tags=["users"])
+@router.get("/users", tags=["users"], responses=ADMINS)
 async def list_users(principal: AdminPrincipal, session: Session) -> UserList:
     users = await service.list_users(session, principal.institution_id)
     return UserList(data=[UserRead.of(u) for u in users])
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"])
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    responses={**ADMINS, 409: {"description": "A user with that e-mail exists (`conflict`)."}},
+)
 async def create_user(body: UserCreate, principal: AdminPrincipal, session: Session) -> UserRead:
     user = await service.create_user(
         session, principal.institution_id, body.email, body.name, body.role
@@ -65,12 +80,20 @@ async def get_me(principal: CurrentPrincipal, session: Session) -> UserRead:
     return UserRead.of(await service.get_user(session, principal.institution_id, principal.user_id))
 
 
-@router.get("/users/{id}", tags=["users"])
+@router.get("/users/{id}", tags=["users"], responses=ADMINS)
 async def get_user(id: uuid.UUID, principal: AdminPrincipal, session: Session) -> UserRead:
     return UserRead.of(await service.get_user(session, principal.institution_id, id))
 
 
-@router.post("/access-tokens", status_code=status.HTTP_201_CREATED, tags=["access tokens"])
+@router.post(
+    "/access-tokens",
+    status_code=status.HTTP_201_CREATED,
+    tags=["access tokens"],
+    responses={
+        403: {"description": "A member asked for another user's token (`forbidden`)."},
+        404: {"description": "`userId` names no user of the institution (`not-found`)."},
+    },
+)
 async def create_token(
     body: TokenCreate, principal: CurrentPrincipal, session: Session
 ) -> TokenIssued:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from agentcal.kit.timestamps import iso_millis
-from agentcal.kit.validation import REQUEST_CONFIG, RESPONSE_CONFIG, Email, Name
+from agentcal.kit.validation import REQUEST_CONFIG, RESPONSE_CONFIG, Email, Integer, Name
 from agentcal.tenancy.models import AccessToken, Unit, User
 
 
@@ -83,7 +83,7 @@ class TokenCreate(BaseModel):
     model_config = REQUEST_CONFIG
 
     name: Name = "api"
-    expires_in_days: int | None = Field(default=None, strict=True, ge=1, le=3650)
+    expires_in_days: Annotated[int, Integer(1, 3650)] | None = None
     user_id: uuid.UUID | None = Field(
         default=None, description="Admins only: issue the token for another user."
     )

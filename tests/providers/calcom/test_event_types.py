@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from agentcal.sandbox.calcom import DEMO_API_KEY, DEMO_USERNAME
+from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant, calcom_body
 
@@ -49,13 +51,15 @@ async def test_event_types_are_read_live_not_cached(tenant: Tenant, sandbox: San
     assert second.json()["data"] == []
 
 
-async def test_a_rejected_api_key_is_a_502_that_says_what_to_fix(tenant: Tenant) -> None:
+async def test_a_rejected_api_key_is_a_409_credential_refused_naming_the_fix(
+    tenant: Tenant,
+) -> None:
     integration_id = await _integration(tenant, apiKey="cal_live_wrong_key_123")
     response = await tenant.api.get(f"/api/v1/calcom/integration/{integration_id}/event-types")
-    assert response.status_code == 502
+    assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
-    assert problem["type"].endswith("calcom-auth-invalid")
+    assert problem["type"] == "urn:agentcal:problem:credential-refused"
     assert "apiKey" in problem["detail"]
     assert "cal_live_wrong_key_123" not in response.text
 
@@ -63,8 +67,28 @@ async def test_a_rejected_api_key_is_a_502_that_says_what_to_fix(tenant: Tenant)
 async def test_an_unknown_calcom_user_is_reported(tenant: Tenant) -> None:
     integration_id = await _integration(tenant, calcomUsername="nobody-here")
     response = await tenant.api.get(f"/api/v1/calcom/integration/{integration_id}/event-types")
-    assert response.status_code == 502
+    assert response.status_code == 409
     assert response.json()["type"].endswith("calcom-not-found")
+
+
+@pytest.mark.parametrize(
+    ("fault", "retry_after"),
+    [
+        (Fault(path_prefix="/calcom/v2/event-types", status=500, times=10), "10"),
+        (Fault(path_prefix="/calcom/v2/event-types", status=429, retry_after=60), "60"),
+    ],
+    ids=["outage", "rate-limited"],
+)
+async def test_a_calcom_outage_is_a_503_with_retry_after(
+    tenant: Tenant, sandbox: SandboxServer, fault: Fault, retry_after: str
+) -> None:
+    integration_id = await _integration(tenant)
+    sandbox.state.faults.rules.append(fault)
+    response = await tenant.api.get(f"/api/v1/calcom/integration/{integration_id}/event-types")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == retry_after
+    assert "Cal.com" in response.json()["detail"]
 
 
 async def test_event_types_of_another_institution_are_404(

@@ -541,6 +541,15 @@ async def test_non_finite_numbers_in_outputs_are_422(tenant: Tenant, number: str
     assert error_fields(response) == ["outputs[0].score"]  # the very place
 
 
+async def test_outputs_beyond_64_kib_are_422_and_at_it_are_kept(tenant: Tenant) -> None:
+    # One JSON string of n characters is n + 4 bytes with its quotes and brackets.
+    response = await post(tenant, body_for(tenant, outputs=["x" * (64 * 1024 - 3)]))
+    assert error_fields(response) == ["outputs"]
+    assert "65536 bytes" in response.json()["errors"][0]["message"]
+    function = await create(tenant, outputs=["x" * (64 * 1024 - 4)])
+    assert len(function["outputs"][0]) == 64 * 1024 - 4
+
+
 async def test_ordinary_unicode_is_kept(tenant: Tenant) -> None:
     name = "Agenda da Dra. Ana — São Paulo 🗓️"
     function = await create(tenant, name=name, outputs=["horário", {"emoji": "✅"}])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
@@ -33,9 +33,27 @@ Calcom = Annotated[CalcomClient, Depends(_client)]
 router = APIRouter(
     prefix="/api/v1/calcom/integration", tags=["Cal.com integrations"], route_class=JSONRoute
 )
+# What only these routes answer; `kit.openapi` documents the rest of each route's errors.
+NAMED_IN_BODY: dict[int | str, dict[str, Any]] = {
+    404: {"description": "`unitId` or `botId` names nothing of the institution (`not-found`)."}
+}
+CALCOM_SAID: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "Cal.com refused the stored settings: the API key "
+        "(`credential-refused`, naming the fix), the username (`calcom-not-found`), or the "
+        "request (`calcom-invalid-request`); or a concurrent change (`conflict`)."
+    },
+    503: {
+        "description": "Cal.com is down, slow, rate-limiting or answered in an unexpected "
+        "shape (`calcom-unavailable`, `calcom-rate-limited`, `calcom-error`; with "
+        "`Retry-After`); or the database is busy (`busy`), or "
+        "the stored API key cannot be decrypted with the configured keys "
+        "(`secret-key-missing`)."
+    },
+}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=NAMED_IN_BODY)
 async def create_integration(
     body: IntegrationCreate, principal: CurrentPrincipal, session: Session, keyring: KeyringDep
 ) -> IntegrationRead:
@@ -86,7 +104,7 @@ async def delete_integration(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{id}/event-types")
+@router.get("/{id}/event-types", responses=CALCOM_SAID)
 async def list_event_types(
     id: uuid.UUID,
     principal: CurrentPrincipal,

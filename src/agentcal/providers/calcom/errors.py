@@ -27,7 +27,7 @@ class CalcomError(ProviderError):
 class CalcomAuthError(CalcomError, ProviderAuthError):
     """Cal.com refused the API key (401/403)."""
 
-    slug = "calcom-auth-invalid"
+    slug = ProviderAuthError.slug  # one problem type for every refused credential
 
 
 class CalcomNotFound(CalcomError, ProviderNotFound):

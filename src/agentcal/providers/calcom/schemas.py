@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from agentcal.kit.timestamps import micros, millis
 from agentcal.kit.validation import (
@@ -41,6 +41,13 @@ class IntegrationCreate(BaseModel):
     default_event_type_slug: Slug | None = None
 
 
+def _never_null(schema: dict[str, Any]) -> None:
+    """Optional but never null (see `_not_null`): the document offers no null either."""
+    (kept,) = [option for option in schema.pop("anyOf") if option.get("type") != "null"]
+    schema.update(kept)
+    schema.pop("default", None)
+
+
 class IntegrationUpdate(BaseModel):
     """The Toolzz update body; omitted optional fields keep their stored values."""
 
@@ -53,9 +60,9 @@ class IntegrationUpdate(BaseModel):
     prompt: Prompt
     check_availability_enabled: StrictBool
     create_booking_enabled: StrictBool
-    api_key: Secret | None = None
+    api_key: Secret | None = Field(default=None, json_schema_extra=_never_null)
     bot_id: uuid.UUID | None = None
-    is_active: StrictBool | None = None
+    is_active: StrictBool | None = Field(default=None, json_schema_extra=_never_null)
     default_event_type_id: PositiveInt32 | None = None
     default_event_type_slug: Slug | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -21,6 +22,16 @@ from agentcal.providers.google_calendar.schemas import (
 from agentcal.tenancy.auth import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/functions", tags=["functions"], route_class=JSONRoute)
+# What only these routes answer; `kit.openapi` documents the rest of each route's errors.
+NAMED_IN_BODY: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "`unityId`, `userId` or `botId` names nothing of the institution "
+        "(`not-found`)."
+    }
+}
+NO_UNIT: dict[int | str, dict[str, Any]] = {
+    404: {"description": "`unityId` names no unit of the institution (`not-found`)."}
+}
 
 
 async def create_function(
@@ -55,8 +66,11 @@ for path, in_schema in (("/", True), ("", False)):
         methods=["POST"],
         status_code=status.HTTP_201_CREATED,
         include_in_schema=in_schema,
+        responses=NAMED_IN_BODY,
     )
-    router.add_api_route(path, list_functions, methods=["GET"], include_in_schema=in_schema)
+    router.add_api_route(
+        path, list_functions, methods=["GET"], include_in_schema=in_schema, responses=NO_UNIT
+    )
 
 
 @router.get("/{id}")

@@ -29,13 +29,13 @@ class GoogleAuthError(GoogleError, ProviderAuthError):
     """Google refused agentcal itself: the operator's OAuth client (invalid_client), or
     the account has no right to the calendar (403 other than a rate limit)."""
 
-    slug = "google-auth-invalid"
+    slug = ProviderAuthError.slug  # one problem type for every refused credential
 
 
 class GoogleCredentialsExpired(GoogleError, CredentialsExpired):
     """The function's Google authorization no longer works; only a new token helps."""
 
-    slug = "google-calendar-auth-expired"
+    slug = CredentialsExpired.slug
 
 
 class GoogleAccessTokenRefused(GoogleCredentialsExpired):

@@ -7,6 +7,7 @@ their stored values; `null` resets one to its default.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import uuid
@@ -18,7 +19,6 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
-    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -29,16 +29,22 @@ from agentcal.kit.validation import (
     BLANK_IS_NULL,
     REQUEST_CONFIG,
     RESPONSE_CONFIG,
+    VISIBLE,
     Digits,
     Email,
+    Integer,
     LongText,
     Name,
+    Pattern,
     Prompt,
     ShortText,
     StrictBool,
     Timezone,
+    Trimmed,
+    documented_pattern,
     storable,
 )
+from agentcal.notifications.targets import NOTIFICATION_TYPES, TARGET_PATTERNS
 
 FUNCTION_TYPES = ("google-calendar",)
 DEFAULT_WORKING_HOURS: list[dict[str, Any]] = [
@@ -58,37 +64,14 @@ PLUGIN_DEFAULTS: dict[str, Any] = {
     "notification_wait_for_speech": 0,
 }
 
-_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")
-
-
-def _hhmm(value: str) -> str:
-    if not _HHMM.fullmatch(value):
-        raise ValueError("must be a time of day as HH:MM (00:00 to 24:00)")
-    return value
-
-
-def _url(value: str) -> str:
-    if not re.fullmatch(r"https?://[^\s\x00]+", value):
-        raise ValueError("must be an http(s) URL")
-    return value
-
-
+_HHMM = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00"
 # OAuth tokens travel in an Authorization header: printable ASCII, no spaces or CR/LF.
-_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+_ACCESS_OR_REFRESH = r"ya29\.[\x21-\x7e]*|1//[\x21-\x7e]+"
+_REFRESH = r"1//[\x21-\x7e]+"
 
 
-def _google_token(value: str) -> str:
-    if not value.startswith(("ya29.", "1//")) or not _TOKEN_CHARS.fullmatch(value):
-        raise ValueError(
-            "must be a Google OAuth 2.0 access token ('ya29.…') or refresh token ('1//…')"
-        )
-    return value
-
-
-def _refresh_token(value: str) -> str:
-    if not value.startswith("1//") or not _TOKEN_CHARS.fullmatch(value):
-        raise ValueError("must be a Google OAuth 2.0 refresh token ('1//…')")
-    return value
+# The seed gives `outputs` no shape; it is stored and returned as sent, within bounds.
+MAX_OUTPUTS_BYTES = 64 * 1024
 
 
 def _outputs(value: list[JsonValue]) -> list[JsonValue]:
@@ -108,31 +91,50 @@ def _outputs(value: list[JsonValue]) -> list[JsonValue]:
                 walk(child, depth + 1)
 
     walk(value, 0)
+    if len(json.dumps(value, separators=(",", ":"))) > MAX_OUTPUTS_BYTES:
+        raise ValueError(f"may hold at most {MAX_OUTPUTS_BYTES} bytes of JSON")
     return value
 
 
-HHMM = Annotated[str, AfterValidator(_hhmm)]
-Url = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_url)
+HHMM = Annotated[
+    str, Pattern(_HHMM, "must be a time of day as HH:MM (00:00 to 24:00)", trimmed=False)
 ]
-_Token = StringConstraints(strip_whitespace=True, min_length=4, max_length=4096)
-GoogleToken = Annotated[str, _Token, AfterValidator(_google_token)]
-RefreshToken = Annotated[str, _Token, AfterValidator(_refresh_token)]
-Outputs = Annotated[list[JsonValue], Field(max_length=50), AfterValidator(_outputs)]
-Color = Annotated[
+Url = Annotated[str, Trimmed(2048), Pattern(rf"https?://{VISIBLE}+", "must be an http(s) URL")]
+GoogleToken = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[#A-Za-z0-9-]+$"
+    Trimmed(4096, min_length=4),
+    Pattern(
+        _ACCESS_OR_REFRESH,
+        "must be a Google OAuth 2.0 access token ('ya29.…') or refresh token ('1//…')",
     ),
+]
+RefreshToken = Annotated[
+    str,
+    Trimmed(4096, min_length=4),
+    Pattern(_REFRESH, "must be a Google OAuth 2.0 refresh token ('1//…')"),
+]
+Outputs = Annotated[
+    list[JsonValue],
+    Field(
+        max_length=50,
+        description=f"At most 50 JSON values, nested at most 8 levels, "
+        f"{MAX_OUTPUTS_BYTES} bytes of JSON in all.",
+    ),
+    AfterValidator(_outputs),
+]
+Color = Annotated[
+    str, Trimmed(32), Pattern(r"[#A-Za-z0-9-]+", "may hold only letters, digits, '#' and '-'")
 ]
 
 
 class WorkingHours(BaseModel):
+    """Days, each once, and hours on them: `start` before `end` (24:00 ends the day)."""
+
     model_config = ConfigDict(extra="forbid")
 
     days: Annotated[
         list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]],
-        Field(min_length=1, max_length=7),
+        Field(min_length=1, max_length=7, json_schema_extra={"uniqueItems": True}),
     ]
     start: HHMM
     end: HHMM
@@ -171,8 +173,32 @@ class GoogleUserUpdate(_GoogleUserBase):
     verified_email: StrictBool | None = None
 
 
+def _notification_rules(schema: dict[str, Any]) -> None:
+    """What the service checks across fields, stated in the document: a notification
+    type needs a target of its form. (On update a target may be left out to keep the
+    stored one; the document cannot know that one is stored, so it asks for it.)"""
+    schema["allOf"] = [
+        {
+            "if": {
+                "required": ["notificationType"],
+                "properties": {"notificationType": {"const": kind}},
+            },
+            "then": {
+                "required": ["notificationTarget"],
+                "properties": {
+                    "notificationTarget": {
+                        "type": "string",
+                        "pattern": documented_pattern(TARGET_PATTERNS[kind]),
+                    }
+                },
+            },
+        }
+        for kind in NOTIFICATION_TYPES
+    ]
+
+
 class _GoogleCalendarBase(BaseModel):
-    model_config = REQUEST_CONFIG
+    model_config = ConfigDict(**REQUEST_CONFIG, json_schema_extra=_notification_rules)
 
     google_id: Digits
     calendar_id: Annotated[ShortText | None, BLANK_IS_NULL] = None
@@ -181,18 +207,14 @@ class _GoogleCalendarBase(BaseModel):
     notification_type: Literal["webhook", "discord", "telegram"] | None = None
     notification_content_type: Literal["text", "json"] | None = None
     notification_content: Annotated[LongText | None, BLANK_IS_NULL] = None
-    notification_delay_ms: Annotated[int, Field(strict=True, ge=0, le=86_400_000)] | None = None
-    notification_wait_for_speech: Annotated[int, Field(strict=True, ge=0, le=60_000)] | None = None
-    notification_target: Annotated[
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
-        | None,
-        BLANK_IS_NULL,
-    ] = None
+    notification_delay_ms: Annotated[int, Integer(0, 86_400_000)] | None = None
+    notification_wait_for_speech: Annotated[int, Integer(0, 60_000)] | None = None
+    notification_target: Annotated[Annotated[str, Trimmed(2048)] | None, BLANK_IS_NULL] = None
     working_hours: Annotated[list[WorkingHours], Field(min_length=1, max_length=21)] | None = None
-    slot_minutes: Annotated[int, Field(strict=True, ge=5, le=480)] | None = None
-    min_notice_minutes: Annotated[int, Field(strict=True, ge=0, le=43_200)] | None = None
-    buffer_minutes: Annotated[int, Field(strict=True, ge=0, le=480)] | None = None
-    horizon_days: Annotated[int, Field(strict=True, ge=1, le=365)] | None = None
+    slot_minutes: Annotated[int, Integer(5, 480)] | None = None
+    min_notice_minutes: Annotated[int, Integer(0, 43_200)] | None = None
+    buffer_minutes: Annotated[int, Integer(0, 480)] | None = None
+    horizon_days: Annotated[int, Integer(1, 365)] | None = None
     check_availability_enabled: StrictBool | None = None
     create_booking_enabled: StrictBool | None = None
     create_meet_link: StrictBool | None = None
@@ -213,16 +235,13 @@ class GoogleCalendarUpdate(_GoogleCalendarBase):
     google_token: GoogleToken | None = None
 
 
-def _function_type(value: str) -> str:
-    if value not in FUNCTION_TYPES:
-        raise ValueError(
-            f"unsupported function type {value!r}; supported types: {', '.join(FUNCTION_TYPES)}"
-        )
-    return value
-
-
 FunctionType = Annotated[
-    str, StringConstraints(strip_whitespace=True), AfterValidator(_function_type)
+    str,
+    Trimmed(64),
+    Pattern(
+        "|".join(map(re.escape, FUNCTION_TYPES)),
+        f"unsupported function type; supported types: {', '.join(FUNCTION_TYPES)}",
+    ),
 ]
 
 

@@ -17,7 +17,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.datastructures import State
+from starlette.types import Scope as HTTPScope
 
+from agentcal import rate_limits
 from agentcal.providers.base import ToolResult
 from agentcal.runtime import catalog as catalogs
 from agentcal.runtime.catalog import Catalog
@@ -41,8 +43,11 @@ class Tools:
         return await execute(self.runtime, self.catalog, self.scope, call)
 
 
-async def bot_tools(state: State, principal: Principal, bot_id: uuid.UUID) -> Tools:
-    """The tools of the bot; another institution's bot → 404."""
+async def bot_tools(request: HTTPScope, principal: Principal, bot_id: uuid.UUID) -> Tools:
+    """The tools of the bot; another institution's bot → 404. Counted against the bot's
+    rate limit first (429), once its caller is known."""
+    await rate_limits.admit_bot(request, bot_id)
+    state: State = request["app"].state
     runtime: Runtime = state.runtime
     tools = await catalogs.bot_catalog(
         runtime.sessionmaker, principal.institution_id, bot_id, state.catalogs

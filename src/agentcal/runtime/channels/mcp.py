@@ -91,7 +91,7 @@ class McpEndpoint:
         # Errors raised here (401, 404, a busy database) are answered as problem
         # details by the app's exception handlers, as for any REST endpoint.
         principal = await authenticate(Request(scope, receive))
-        tools = await bot_tools(app.state, principal, bot_id)
+        tools = await bot_tools(scope, principal, bot_id)
         await app.state.mcp.handle({**scope, _SCOPE_KEY: tools}, receive, send)
 
 

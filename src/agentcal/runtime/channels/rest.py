@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from agentcal.errors import InvalidInput
@@ -48,6 +48,14 @@ Arguments = dict[str, JsonValue] | str | None
 CallId = Annotated[str, Field(min_length=1, max_length=128)]
 ToolName = Annotated[str, Field(min_length=1, max_length=64)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+# What only tool calls answer; `kit.openapi` documents the rest of each route's errors.
+REUSED_KEY: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "A call id (or `Idempotency-Key`) already used with other arguments, "
+        "or whose first call is still running (`conflict`). A tool's own failures are "
+        "results with `ok: false`, not errors."
+    }
+}
 
 
 class ToolCallIn(BaseModel):
@@ -77,10 +85,19 @@ OurCalls = Annotated[list[ToolCallIn], Field(min_length=1, max_length=MAX_CALLS)
 OpenAICalls = Annotated[list[OpenAIToolCall], Field(min_length=1, max_length=MAX_CALLS)]
 
 
+def _sent(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"type": "array"}}}
+
+
 class ToolCallsIn(BaseModel):
     """Either form; an OpenAI assistant message may carry `role` and `content` too."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # The document says what `_one_form` checks: exactly one of the two lists.
+    model_config = ConfigDict(
+        extra="ignore",
+        populate_by_name=True,
+        json_schema_extra={"oneOf": [_sent("toolCalls"), _sent("tool_calls")]},
+    )
 
     tool_calls_ours: OurCalls | None = Field(default=None, alias="toolCalls")
     tool_calls: OpenAICalls | None = None
@@ -125,7 +142,7 @@ def _keyed(calls: list[Call], key: str | None) -> list[Call]:
 async def bot_tools_list(
     botId: uuid.UUID,  # noqa: N803 - the path parameter keeps the seed's name
     principal: CurrentPrincipal,
-    state: AppState,
+    request: Request,
     tool_format: FormatParam = ToolFormat.OPENAI,
 ) -> ToolList:
     """The tools of every active function and integration linked to the bot.
@@ -133,20 +150,20 @@ async def bot_tools_list(
     Names are unique within the bot; switched-off actions and inactive functions
     offer nothing.
     """
-    tools = await bot_tools(state, principal, botId)
+    tools = await bot_tools(request.scope, principal, botId)
     return ToolList(tools=render(tools.catalog.offered(), tool_format))
 
 
-@router.post("/api/v1/bots/{botId}/tool-calls", tags=["tool calls"])
+@router.post("/api/v1/bots/{botId}/tool-calls", tags=["tool calls"], responses=REUSED_KEY)
 async def bot_tool_calls(
     botId: uuid.UUID,  # noqa: N803 - the path parameter keeps the seed's name
     body: ToolCallsIn,
     principal: CurrentPrincipal,
-    state: AppState,
+    request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> ToolCallsOut:
     """Run a bot's tool calls, concurrently; failures of the tools are results."""
-    tools = await bot_tools(state, principal, botId)
+    tools = await bot_tools(request.scope, principal, botId)
     results = await tools.run(_keyed(body.calls(), idempotency_key))
     return ToolCallsOut(
         results=[r.to_json() for r in results], messages=[r.message() for r in results]
@@ -201,4 +218,5 @@ def _add_function_routes(router: APIRouter, provider: Provider) -> None:
             tags=[tag],
             description=summary,
             response_model_exclude_none=leaf == "tools",
+            responses=REUSED_KEY if leaf == "call" else None,
         )
