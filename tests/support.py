@@ -7,17 +7,21 @@ import inspect
 import itertools
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from fastapi import FastAPI
+from sqlalchemy import event, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentcal.db.caches import CHANNEL, TtlCache
+from agentcal.db.engine import utcnow
+from agentcal.runtime.models import IdempotencyRecord
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
@@ -139,3 +143,36 @@ async def notifications_drained(
         resend = time.monotonic() + 0.5
         while sentinel.generation == before and time.monotonic() < resend:
             await asyncio.sleep(0.005)
+
+
+@contextmanager
+def statements(engine: AsyncEngine, wanted: Callable[[str], bool]) -> Iterator[list[str]]:
+    """The SQL statements sent through `engine` meanwhile that `wanted` picks."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if wanted(statement.lstrip()):
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+
+
+async def die_before_storing(app: FastAPI, bot_id: str, call_id: str) -> None:
+    """As if the process running the bot's call `call_id` died after the provider acted
+    and before the result was stored: the key is left `running`, its lease lapsed."""
+    async with app.state.sessionmaker.begin() as session:
+        changed = await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.scope == f"bot:{bot_id}", IdempotencyRecord.key == call_id)
+            .values(
+                state="running",
+                lease_expires_at=utcnow() - timedelta(seconds=1),
+                result_ciphertext=None,
+                result_key_id=None,
+            )
+        )
+    assert changed.rowcount == 1

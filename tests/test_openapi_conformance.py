@@ -55,8 +55,10 @@ from agentcal.settings import Settings
 from tests.conftest import SandboxServer
 from tests.factories import Tenant, add_member
 from tests.providers.calcom.support import link_calcom
-from tests.providers.google_calendar.functions_support import body_for, make_bot
-from tests.providers.google_calendar.support import new_account
+from tests.providers.google_calendar.functions_support import (
+    link_google_function,
+    make_bot,
+)
 from tests.servers import serve_in_thread
 
 EXAMPLES = int(os.environ.get("AGENTCAL_SCHEMATHESIS_EXAMPLES", "10"))
@@ -181,19 +183,8 @@ class Objects:
 
 
 async def _google_function(tenant: Tenant, sandbox: SandboxServer, bot_id: str | None) -> str:
-    account = await new_account(sandbox)
-    calendar = {
-        "googleId": account.google_id,
-        "calendarId": account.email,
-        "googleToken": account.access_token,
-        "googleRefreshToken": account.refresh_token,
-    }
-    extra = {"botId": bot_id} if bot_id else {}
-    created = await tenant.api.post(
-        "/api/v1/functions/", json=body_for(tenant, googleCalendar=calendar, **extra)
-    )
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
+    _, function_id = await link_google_function(tenant, sandbox, bot_id)
+    return function_id
 
 
 @pytest.fixture

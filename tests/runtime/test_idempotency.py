@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentcal.crypto.keyring import Keyring, generate_key
@@ -20,7 +19,7 @@ from agentcal.errors import Conflict
 from agentcal.runtime import idempotency
 from agentcal.runtime.idempotency import Claim, IdempotencyConflict, arguments_hash
 from agentcal.runtime.models import IdempotencyRecord
-from tests.support import wait_until
+from tests.support import statements, wait_until
 
 RESULT = {"ok": True, "content": "Booked Monday 10:00 with Ada (ada@example.com)."}
 KEYRING = Keyring.from_text(generate_key())
@@ -40,20 +39,11 @@ async def complete(engine: AsyncEngine, record_id: Any, result: dict[str, Any]) 
         await idempotency.complete(connection, KEYRING, record_id, result)
 
 
-@contextmanager
-def key_lookups(engine: AsyncEngine) -> Iterator[list[str]]:
+def key_lookups(engine: AsyncEngine) -> AbstractContextManager[list[str]]:
     """The statements that read the idempotency keys through `engine` meanwhile."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "idempotency_keys" in statement:
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note)
+    return statements(
+        engine, lambda sql: sql.upper().startswith("SELECT") and "idempotency_keys" in sql
+    )
 
 
 def test_the_hash_ignores_key_order_and_spacing() -> None:

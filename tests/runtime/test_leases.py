@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentcal.crypto.keyring import Keyring, generate_key
@@ -29,7 +28,7 @@ from agentcal.sandbox.faults import Fault
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.providers.calcom.support import bot_with_calcom, count_requests
-from tests.support import next_monday, wait_until
+from tests.support import next_monday, statements, wait_until
 
 RESULT = {"ok": True, "content": "Booked."}
 KEYRING = Keyring.from_text(generate_key())
@@ -47,20 +46,9 @@ async def claim(engine: AsyncEngine, key: str, args_hash: str = "h", **options: 
     return await idempotency.claim(engine, KEYRING, "bot:lease", key, args_hash, **options)
 
 
-@contextmanager
-def renewals(engine: AsyncEngine) -> Iterator[list[str]]:
+def renewals(engine: AsyncEngine) -> AbstractContextManager[list[str]]:
     """The lease renewals (UPDATEs of the keys) sent through `engine` meanwhile."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE idempotency_keys".upper()):
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note)
+    return statements(engine, lambda sql: sql.upper().startswith("UPDATE IDEMPOTENCY_KEYS"))
 
 
 async def _lease_end(engine: AsyncEngine, record_id: Any) -> datetime:

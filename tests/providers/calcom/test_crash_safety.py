@@ -7,19 +7,17 @@ no result, its lease lapsed. (tests/test_processes.py kills a real server.)
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
-from agentcal.db.engine import utcnow
 from agentcal.providers.calcom.bookings import CALL_METADATA_KEY, call_tag
 from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.providers.calcom.support import bot_with_calcom, call_tools, count_requests
-from tests.support import next_monday
+from tests.support import die_before_storing, next_monday
 
 
 def _booking(hhmm: str, email: str = "maria@example.com") -> dict[str, str]:
@@ -36,23 +34,6 @@ async def _call(
     body = await call_tools(tenant, bot_id, {"id": call_id, "name": name, "arguments": arguments})
     result: dict[str, Any] = body["results"][0]
     return result
-
-
-async def _die_before_storing(app: FastAPI, bot_id: str, call_id: str) -> None:
-    """As if the process running the call died after Cal.com made the booking and before
-    the result was stored: the key is left `running`, its lease lapsed."""
-    async with app.state.sessionmaker.begin() as session:
-        changed = await session.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.scope == f"bot:{bot_id}", IdempotencyRecord.key == call_id)
-            .values(
-                state="running",
-                lease_expires_at=utcnow() - timedelta(seconds=1),
-                result_ciphertext=None,
-                result_key_id=None,
-            )
-        )
-    assert changed.rowcount == 1
 
 
 def _live(sandbox: SandboxServer) -> list[Any]:
@@ -102,7 +83,7 @@ async def test_a_booking_repeated_after_its_process_died_answers_the_booking_it_
     args = _booking("15:00")
     first = await _call(tenant, bot_id, names["create_booking"], args, "crashed")
     assert first["ok"] is True, first
-    await _die_before_storing(app, bot_id, "crashed")
+    await die_before_storing(app, bot_id, "crashed")
     bookings_sent = count_requests(sandbox, "POST", "/calcom/v2/bookings")
 
     again = await _call(tenant, bot_id, names["create_booking"], args, "crashed")
@@ -126,7 +107,7 @@ async def test_a_booking_whose_process_died_before_calcom_made_it_is_made_by_the
     first = await _call(tenant, bot_id, names["create_booking"], args, "crashed-early")
     assert first["ok"] is True, first
     sandbox.calcom.bookings.clear()  # as if the booking never reached Cal.com
-    await _die_before_storing(app, bot_id, "crashed-early")
+    await die_before_storing(app, bot_id, "crashed-early")
 
     again = await _call(tenant, bot_id, names["create_booking"], args, "crashed-early")
     assert again["ok"] is True, again
@@ -146,7 +127,7 @@ async def test_a_resumed_call_is_not_fooled_by_another_booking_of_its_slot(
     assert first["ok"] is True, first
     mine = await _call(tenant, bot_id, names["create_booking"], args, "mine")
     assert mine["ok"] is False
-    await _die_before_storing(app, bot_id, "mine")
+    await die_before_storing(app, bot_id, "mine")
 
     again = await _call(tenant, bot_id, names["create_booking"], args, "mine")
     assert again["ok"] is False, again

@@ -90,10 +90,14 @@ def assert_no_secret(response: httpx.Response, *secrets: str) -> None:
 
 
 async def link_google_function(
-    tenant: Tenant, sandbox: SandboxServer, bot_id: str, name: str = "Dr Ana", **settings: Any
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    bot_id: str | None,
+    name: str = "Dr Ana",
+    **settings: Any,
 ) -> tuple[Account, str]:
     """A Google Calendar function `name` on a fresh sandbox account (with its refresh
-    token), linked to the bot: (the account, the function's id)."""
+    token), linked to the bot if one is given: (the account, the function's id)."""
     account = await new_account(sandbox)
     calendar = {
         "googleId": account.google_id,
@@ -104,7 +108,9 @@ async def link_google_function(
     }
     created = await tenant.api.post(
         "/api/v1/functions/",
-        json=body_for(tenant, name=name, botId=bot_id, googleCalendar=calendar),
+        json=body_for(
+            tenant, name=name, googleCalendar=calendar, **({"botId": bot_id} if bot_id else {})
+        ),
     )
     assert created.status_code == 201, created.text
     return account, str(created.json()["id"])

@@ -34,7 +34,7 @@ from tests.providers.google_calendar.functions_support import (
     make_bot,
 )
 from tests.providers.google_calendar.support import Account, google_client, meeting, new_account
-from tests.support import next_monday
+from tests.support import die_before_storing, next_monday
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -451,25 +451,6 @@ async def test_a_repeated_call_id_replays_without_inserting_twice(
     assert [u.action for u in sandbox.google.updates_sent] == ["insert"]
 
 
-async def _die_before_storing(app: FastAPI, setup: Setup, call_id: str) -> None:
-    """As if the process running the call died after Google made the event but before
-    the result was stored: the key is left `running`, its lease lapsed."""
-    async with app.state.sessionmaker.begin() as session:
-        changed = await session.execute(
-            update(IdempotencyRecord)
-            .where(
-                IdempotencyRecord.scope == f"bot:{setup.bot_id}", IdempotencyRecord.key == call_id
-            )
-            .values(
-                state="running",
-                lease_expires_at=utcnow() - timedelta(seconds=1),
-                result_ciphertext=None,
-                result_key_id=None,
-            )
-        )
-    assert changed.rowcount == 1
-
-
 async def _expire_key(app: FastAPI, setup: Setup, call_id: str) -> None:
     """The key's 24 h are over: the call id may be used again for a new call."""
     async with app.state.sessionmaker.begin() as session:
@@ -515,7 +496,7 @@ async def test_a_booking_repeated_after_its_process_died_answers_the_event_it_ma
     args = _book(next_monday(), "15:00")
     first = await _call(tenant, setup, "create_booking", args, call_id="crashed")
     assert first["ok"] is True, first
-    await _die_before_storing(app, setup, "crashed")
+    await die_before_storing(app, setup.bot_id, "crashed")
 
     again = await _call(tenant, setup, "create_booking", args, call_id="crashed")
     assert again["ok"] is True, again
@@ -548,7 +529,7 @@ async def test_a_booking_whose_process_died_before_google_made_it_is_made_by_the
     args = _book(next_monday(), "15:00")
     first = await _call(tenant, setup, "create_booking", args, call_id="crashed-early")
     sandbox.google.clear_events()  # as if the insert never reached Google
-    await _die_before_storing(app, setup, "crashed-early")
+    await die_before_storing(app, setup.bot_id, "crashed-early")
 
     again = await _call(tenant, setup, "create_booking", args, call_id="crashed-early")
     assert again["ok"] is True, again
@@ -856,7 +837,7 @@ async def test_a_move_repeated_after_its_process_died_changes_nothing_more(
     move = {"bookingId": booked["data"]["bookingId"], "newStart": f"{monday}T11:00"}
     first = await _call(tenant, setup, "reschedule_booking", move, call_id="move-crashed")
     assert first["ok"] is True, first
-    await _die_before_storing(app, setup, "move-crashed")
+    await die_before_storing(app, setup.bot_id, "move-crashed")
 
     again = await _call(tenant, setup, "reschedule_booking", move, call_id="move-crashed")
     assert again["ok"] is True, again
