@@ -117,6 +117,7 @@ def settings(
         # among them) send; tests/test_limits.py tests the limits themselves.
         rate_limit_per_token="100000/minute",
         rate_limit_per_bot="100000/minute",
+        rate_limit_auth_failures="100000/minute",
     )
 
 

@@ -3,6 +3,7 @@ and in Redis."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -239,15 +240,59 @@ async def test_replicas_share_their_counts_through_redis(
         assert statuses == [200, 200, 200, 429]
 
 
-async def test_an_unreachable_redis_lets_requests_pass(
-    settings: Settings, keyring: Keyring
+async def test_an_unreachable_redis_lets_requests_pass_and_is_left_alone_a_while(
+    settings: Settings, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken = {"rate_limit_per_token": "1/minute", "redis_url": "redis://127.0.0.1:1/0"}
     async with limited_app(settings, keyring, **broken) as app:
         tenant = await create_tenant(app, "Limits Inc", "Front desk")
-        answers = [await tenant.api.get("/api/v1/units") for _ in range(2)]
-        assert [a.status_code for a in answers] == [200, 200]
+        limits = app.state.rate_limits
+        asked = 0
+        hit = limits.limiter.hit
+
+        async def counted_hit(*args: Any, **kwargs: Any) -> bool:
+            nonlocal asked
+            asked += 1
+            return await hit(*args, **kwargs)
+
+        monkeypatch.setattr(limits.limiter, "hit", counted_hit)
+        answers = [await tenant.api.get("/api/v1/units") for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 200]
         assert "ratelimit" not in answers[0].headers
+        assert asked == 1  # the first request found it down; the next ones did not ask
+        assert limits.store_down_until > time.monotonic()
+
+
+async def test_the_bearer_scheme_spelled_another_way_is_the_same_budget(
+    settings: Settings, keyring: Keyring
+) -> None:
+    async with limited_app(settings, keyring, rate_limit_per_token="2/minute") as app:
+        tenant = await create_tenant(app, "Limits Inc", "Front desk")
+        statuses = []
+        for scheme in ("Bearer", "bearer", "BEARER"):
+            client = tenant.client()
+            client.headers["Authorization"] = f"{scheme}  {tenant.token} "
+            async with client:
+                statuses.append((await client.get("/api/v1/units")).status_code)
+        assert statuses == [200, 200, 429]
+
+
+async def test_an_address_that_fails_authentication_too_often_is_refused(
+    settings: Settings, keyring: Keyring
+) -> None:
+    limits = {"rate_limit_auth_failures": "3/minute", "rate_limit_per_token": "1000/minute"}
+    async with limited_app(settings, keyring, **limits) as app:
+        tenant = await create_tenant(app, "Limits Inc", "Front desk")
+        guesses = []
+        for i in range(4):
+            async with tenant.client(token=f"agc_guess_{i}") as guessing:
+                guesses.append((await guessing.get("/api/v1/units")).status_code)
+        assert guesses == [401, 401, 401, 401]  # the fourth failure is one too many
+        refused = await tenant.api.get("/api/v1/units")  # same address, a good token
+        problem = _problem(refused, 429)
+        assert "invalid access token" in problem["detail"]
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert (await tenant.api.get("/healthz")).status_code == 200
 
 
 def test_a_limit_that_cannot_be_read_is_refused_at_start() -> None:

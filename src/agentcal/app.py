@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
     app.state.rate_limits = RateLimits(
         per_token=settings.rate_limit_per_token,
         per_bot=settings.rate_limit_per_bot,
+        auth_failures=settings.rate_limit_auth_failures,
         redis_url=settings.redis_url,
     )
     # The last added runs first: every answer is observed, sizes are checked before

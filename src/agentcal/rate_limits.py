@@ -12,9 +12,11 @@ The management API is counted per token before anything else runs (keys hold a h
 of the token, never the token; a request without one counts against its client
 address). A bot's tools and tool calls are counted per bot once the caller is
 authenticated (`admit_bot`), so that nobody without a token can spend a bot's budget.
-Health, metrics and the API documents are never limited. If the store fails (Redis
-down), requests pass and the failure is logged: a broken counter must not take the
-API down with it.
+Failed authentications count against the client address too: an address past its
+budget of 401s is refused for the rest of the window, by this process, without asking
+the store again. Health, metrics and the API documents are never limited. If the store
+fails (Redis down), requests pass uncounted for `STORE_PAUSE` seconds and the failure
+is logged once: a broken counter must not take the API down, nor slow every request.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from limits import RateLimitItem, parse_many
 from limits.aio.strategies import RateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from prometheus_client import Counter
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentcal.errors import TooManyRequests
@@ -64,28 +68,49 @@ class _Verdict:
 class RateLimits:
     """The limiter and the limits of each scope; `check` counts one request."""
 
-    def __init__(self, *, per_token: str, per_bot: str, redis_url: str | None = None) -> None:
-        self.scopes = {"token": parse_limits(per_token), "bot": parse_limits(per_bot)}
+    def __init__(
+        self,
+        *,
+        per_token: str,
+        per_bot: str,
+        auth_failures: str = "off",
+        redis_url: str | None = None,
+    ) -> None:
+        self.scopes = {
+            "token": parse_limits(per_token),
+            "bot": parse_limits(per_bot),
+            # 401s an address may cause before its requests are refused: guessing
+            # tokens costs a database lookup each, whatever the token.
+            "unauthenticated": parse_limits(auth_failures),
+        }
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            # Short timeouts: a slow Redis must not make every request slow.
+            # Short timeouts and no retries: a slow or absent Redis must not make every
+            # request slow (and after a failure it is left alone for a while: `_count`).
             storage = storage_from_string(
-                uri, implementation="redispy", socket_timeout=0.5, socket_connect_timeout=0.5
+                uri,
+                implementation="redispy",
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+                retry=Retry(NoBackoff(), 0),  # type: ignore[arg-type]  # passed on to redis
             )
         else:
             storage = storage_from_string("async+memory://")
         self.limiter: RateLimiter = SlidingWindowCounterRateLimiter(storage)
+        self.store_down_until = 0.0  # monotonic time: until then, requests pass uncounted
+        # Addresses that spent their budget of failed authentications, and until when
+        # (monotonic), as this process saw them: refused without asking the store.
+        self.refused_addresses: dict[str, float] = {}
 
     def token_key(self, scope: Scope) -> str | None:
         """The key a management API request counts against, or None (not limited here)."""
         path: str = scope["path"]
         if not path.startswith("/api/") or _BOT_PATHS.match(path):
             return None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                return hashlib.sha256(value).hexdigest()[:32]
-        client = scope.get("client")
-        return f"address:{client[0] if client else 'unknown'}"
+        token = _bearer_token(scope)
+        if token is not None:
+            return hashlib.sha256(token).hexdigest()[:32]
+        return f"address:{client_address(scope)}"
 
     async def check(self, scope_name: str, key: str) -> _Verdict | None:
         limits = self.scopes[scope_name]
@@ -102,6 +127,27 @@ class RateLimits:
         return min(verdicts, key=lambda v: (v.remaining, v.limit.get_expiry()))
 
 
+def _bearer_token(scope: Scope) -> bytes | None:
+    """The token of `Authorization: Bearer <token>`, read as authentication reads it
+    (any case of "Bearer", spaces around the token), so that spelling the header
+    another way is not another budget."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            token = token.strip()
+            return token if scheme.lower() == b"bearer" and token else None
+    return None
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+# After the store fails, how long requests pass uncounted before it is asked again.
+STORE_PAUSE = 5.0
+
+
 def _policy(scope_name: str, limits: list[RateLimitItem]) -> str:
     return ", ".join(
         f'"{scope_name}-{limit.GRANULARITY.name}";q={limit.amount};w={limit.get_expiry()}'
@@ -113,10 +159,17 @@ async def _count(
     limits: RateLimits, scope_name: str, key: str
 ) -> tuple[list[tuple[bytes, bytes]], TooManyRequests | None]:
     """Count one request: the headers to answer with, and the error if it is refused."""
+    if time.monotonic() < limits.store_down_until:
+        return [], None
     try:
         verdict = await limits.check(scope_name, key)
-    except Exception:
-        log.warning("the rate limit store failed; the request passes", exc_info=True)
+    except Exception as exc:
+        limits.store_down_until = time.monotonic() + STORE_PAUSE
+        log.warning(
+            "the rate limit store failed; requests pass uncounted for a while",
+            seconds=STORE_PAUSE,
+            error=f"{type(exc).__name__}: {exc}"[:200],
+        )
         return [], None
     if verdict is None:
         return [], None
@@ -156,8 +209,20 @@ class RateLimitMiddleware:
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(("/api/", "/mcp/")):
             await self.app(scope, receive, send)
+            return
+        address = client_address(scope)
+        refused_until = self.limits.refused_addresses.get(address, 0.0)
+        if refused_until > time.monotonic():
+            wait = max(1, math.ceil(refused_until - time.monotonic()))
+            refusal = TooManyRequests(
+                f"too many requests with an invalid access token from this address; "
+                f"retry after {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+            await problem_response(refusal)(scope, receive, send)
             return
         key = self.limits.token_key(scope)
         if key is not None:
@@ -166,10 +231,26 @@ class RateLimitMiddleware:
                 await problem_response(error)(scope, receive, send)
                 return
             scope[_HEADERS] = headers
+        status = 0
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start" and scope.get(_HEADERS):
-                message["headers"] = [*message.get("headers", []), *scope[_HEADERS]]
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if scope.get(_HEADERS):
+                    message["headers"] = [*message.get("headers", []), *scope[_HEADERS]]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+        if status == 401:
+            await self._count_failure(address)
+
+    async def _count_failure(self, address: str) -> None:
+        _, error = await _count(self.limits, "unauthenticated", address)
+        if error is not None:
+            refused = self.limits.refused_addresses
+            if len(refused) > 10_000:  # forget the ones whose time is up
+                now = time.monotonic()
+                for stale in [a for a, until in refused.items() if until <= now]:
+                    del refused[stale]
+            refused[address] = time.monotonic() + int(error.headers["Retry-After"])

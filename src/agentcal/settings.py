@@ -40,8 +40,10 @@ class Settings(BaseSettings):
     # every replica through Redis when `redis_url` is set.
     rate_limit_per_token: str = "50/second;1200/minute"
     rate_limit_per_bot: str = "20/second;600/minute"
+    # Failed authentications (401s) per client address; past it, the address is refused.
+    rate_limit_auth_failures: str = "20/second;300/minute"
 
-    @field_validator("rate_limit_per_token", "rate_limit_per_bot")
+    @field_validator("rate_limit_per_token", "rate_limit_per_bot", "rate_limit_auth_failures")
     @classmethod
     def _limits(cls, value: str) -> str:
         if value.strip().lower() not in ("", "off"):

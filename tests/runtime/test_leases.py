@@ -130,6 +130,30 @@ async def test_a_claim_whose_lease_lapses_is_taken_over_as_resumed(
     assert not dead.resumed
 
 
+async def test_of_repeats_racing_for_a_lapsed_claim_one_wins_and_it_resumes(
+    engine: AsyncEngine,
+) -> None:
+    """The takeover is one statement: no repeat can claim the key between another's
+    taking it over and claiming it, and run the call as if nothing had been done."""
+    for round_ in range(10):
+        key = f"race-{round_}"
+        dead = await claim(engine, key)
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.id == dead.record_id)
+                .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+            )
+        answers = await asyncio.gather(
+            *(claim(engine, key, poll=0.01, wait=0.2) for _ in range(3)), return_exceptions=True
+        )
+        winners = [a for a in answers if isinstance(a, Claim)]
+        assert len(winners) == 1, answers
+        assert winners[0].resumed
+        assert winners[0].record_id not in (None, dead.record_id)
+        assert all(isinstance(a, Conflict) for a in answers if a is not winners[0])
+
+
 async def test_a_dead_claim_is_not_taken_over_by_other_arguments(
     engine: AsyncEngine,
 ) -> None:

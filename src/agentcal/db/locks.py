@@ -58,10 +58,11 @@ def advisory_key(name: str) -> int:
 
 
 @functools.cache
-def lock_directory(database: str | None) -> Path | None:
+def lock_directory(database: str | None, mode: str | None = None) -> Path | None:
     """Where the calendar lock files of the SQLite database `database` (a path, as in
-    its URL) live, created private (0700) on first use; None for an in-memory one."""
-    if not database or database == ":memory:" or "mode=memory" in database:
+    its URL, whose `mode` option may be `memory`) live, created private (0700) on first
+    use; None for an in-memory one."""
+    if not database or database == ":memory:" or "mode=memory" in database or mode == "memory":
         return None
     if database.startswith("file:"):  # a URI filename: its path, without the options
         database = database.removeprefix("file:").partition("?")[0]
@@ -88,7 +89,8 @@ async def calendar_lock(engine: AsyncEngine, locks: KeyedLocks, name: str) -> As
                 )
                 yield
             return
-        directory = lock_directory(engine.url.database)
+        mode = engine.url.query.get("mode")
+        directory = lock_directory(engine.url.database, mode if isinstance(mode, str) else None)
         if directory is None:
             yield
             return

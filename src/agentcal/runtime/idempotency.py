@@ -81,6 +81,7 @@ class _Statements:
     claim: Insert
     held: Select[Any]
     renew: Update
+    take_over: Update
 
     def lease(self, now: datetime) -> dict[str, Any]:
         """The parameters that set a lease's end, `LEASE_FOR` from now."""
@@ -114,19 +115,23 @@ def _statements(db_clock: bool) -> _Statements:
         renew=update(_KEYS)
         .where(_KEYS.c.id == bindparam("record_id"), _KEYS.c.state == RUNNING)
         .values(lease_expires_at=lease_end),
+        # A lapsed claim changes hands in one statement, under a new id, and only if
+        # its lease is still the one seen: a call that was late, not dead, and renewed
+        # meanwhile keeps its claim; and no other repeat can slip in between a delete
+        # and an insert and run the call as if nothing had been done.
+        take_over=update(_KEYS)
+        .where(
+            _KEYS.c.id == bindparam("record_id"),
+            _KEYS.c.state == RUNNING,
+            _KEYS.c.lease_expires_at.is_not_distinct_from(bindparam("seen", type_=UTCDateTime())),
+        )
+        .values(id=bindparam("new_id"), lease_expires_at=lease_end),
     )
 
 
 # Built once: constructing a statement costs more than running it on SQLite.
 _POSTGRESQL, _LOCAL_CLOCK = _statements(db_clock=True), _statements(db_clock=False)
 _DROP: Delete = delete(_KEYS).where(_KEYS.c.id == bindparam("record_id"))
-# Takes a lapsed claim over only if its lease is still the one seen: a call that was
-# late, not dead, and renewed meanwhile keeps its claim.
-_TAKE_OVER: Delete = delete(_KEYS).where(
-    _KEYS.c.id == bindparam("record_id"),
-    _KEYS.c.state == RUNNING,
-    _KEYS.c.lease_expires_at.is_not_distinct_from(bindparam("seen", type_=UTCDateTime())),
-)
 _COMPLETE = (
     update(_KEYS)
     .where(_KEYS.c.id == bindparam("record_id"))
@@ -196,7 +201,6 @@ async def claim(
     """
     sql = _sql(engine)
     deadline = time.monotonic() + wait
-    resumed = False
     while True:
         now = utcnow()
         record_id = uuid.uuid4()
@@ -215,7 +219,7 @@ async def claim(
                         **sql.lease(now),
                     },
                 )
-            return Claim(record_id=record_id, resumed=resumed)
+            return Claim(record_id=record_id)
         except IntegrityError:
             pass  # someone holds the key: see what they hold
         async with engine.begin() as connection:
@@ -224,15 +228,21 @@ async def claim(
                 continue  # released meanwhile: claim again
             if held.expires_at <= now:
                 await connection.execute(_DROP, {"record_id": held.id})
-                resumed = False
                 continue  # past its 24 h: the key is free for a new call
             if held.arguments_hash != args_hash and held.arguments_hash not in also_matching:
                 raise IdempotencyConflict(key)
             if held.state == RUNNING and _lapsed(held, held.clock if sql.db_clock else now):
-                seen = {"record_id": held.id, "seen": held.lease_expires_at}
-                if (await connection.execute(_TAKE_OVER, seen)).rowcount:
-                    resumed = True  # orphaned by a dead process: claim it again
-                continue
+                taken = {
+                    "record_id": held.id,
+                    "seen": held.lease_expires_at,
+                    "new_id": record_id,
+                    **sql.lease(now),
+                }
+                if (await connection.execute(sql.take_over, taken)).rowcount:
+                    # Orphaned by a dead process: this call resumes it, and must first
+                    # look for what it did (a booking).
+                    return Claim(record_id=record_id, resumed=True)
+                continue  # renewed meanwhile, or taken by another repeat: look again
             if held.state == DONE:
                 result = _stored_result(keyring, held)
                 if result is not None:

@@ -10,10 +10,10 @@ ever holds the API key.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from agentcal.providers import http
 from agentcal.providers.calcom.errors import (
@@ -91,7 +91,8 @@ class Booking(_Model):
     rescheduled_to_uid: str | None = Field(default=None, alias="rescheduledToUid")
     rescheduled_from_uid: str | None = Field(default=None, alias="rescheduledFromUid")
     # What the booking's creator stored with it (agentcal: the tool call that made it).
-    metadata: dict[str, Any] = {}
+    # Read leniently: one odd booking must not fail a whole listing.
+    metadata: Annotated[dict[str, Any], BeforeValidator(lambda v: v or {})] = {}
 
 
 def _utc(moment: datetime | date) -> str:
