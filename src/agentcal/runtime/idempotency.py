@@ -132,6 +132,9 @@ def _statements(db_clock: bool) -> _Statements:
 # Built once: constructing a statement costs more than running it on SQLite.
 _POSTGRESQL, _LOCAL_CLOCK = _statements(db_clock=True), _statements(db_clock=False)
 _DROP: Delete = delete(_KEYS).where(_KEYS.c.id == bindparam("record_id"))
+_TOUCH: Update = (
+    update(_KEYS).where(_KEYS.c.id == bindparam("record_id")).values(state=_KEYS.c.state)
+)
 _COMPLETE = (
     update(_KEYS)
     .where(_KEYS.c.id == bindparam("record_id"))
@@ -291,6 +294,11 @@ class Lease:
             self._renewing = True
             try:
                 async with self._engine.begin() as connection:
+                    if not sql.db_clock:
+                        # SQLite: take the write lock first (any write does), so that a
+                        # wait for another writer cannot leave the new lease's end,
+                        # read from the clock, already past when it is written.
+                        await connection.execute(_TOUCH, {"record_id": self.record_id})
                     params = {"record_id": self.record_id, **sql.lease(utcnow())}
                     if not (await connection.execute(sql.renew, params)).rowcount:
                         return  # completed, released, or taken over: nothing to keep
