@@ -97,6 +97,7 @@ def _reset_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
         state.faults.rules.clear()
         state.calcom.bookings.clear()
         state.google.clear_events()
+        state.channels.sink.clear()
 
 
 @pytest.fixture(scope="session")

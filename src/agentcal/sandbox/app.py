@@ -1,5 +1,6 @@
 """The sandbox server: Cal.com at `/calcom`, Google Calendar at `/google/calendar/v3` (token
-endpoint `/google/token`), `/sandbox/...` to set accounts and faults up."""
+endpoint `/google/token`), the notification channels (Discord at `/discord`, Telegram at
+`/telegram`, a webhook sink), and `/sandbox/...` to set accounts and faults up."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentcal.sandbox.calcom import CalcomState, create_calcom_admin, create_calcom_api
+from agentcal.sandbox.channels import (
+    ChannelsState,
+    create_channels_admin,
+    create_discord_api,
+    create_telegram_api,
+)
 from agentcal.sandbox.faults import Fault, FaultInjector, FaultMiddleware
 from agentcal.sandbox.google import (
     GoogleState,
@@ -25,6 +32,7 @@ class SandboxState:
 
     calcom: CalcomState = field(default_factory=CalcomState)
     google: GoogleState = field(default_factory=GoogleState)
+    channels: ChannelsState = field(default_factory=ChannelsState)
     faults: FaultInjector = field(default_factory=FaultInjector)
 
 
@@ -81,5 +89,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> FastAPI:
     app.include_router(create_google_admin(state.google))
     app.include_router(create_google_token_router(state.google))
     app.mount("/google/calendar/v3", create_google_api(state.google))
+    app.include_router(create_channels_admin(state.channels))
+    app.include_router(create_discord_api(state.channels))
+    app.include_router(create_telegram_api(state.channels))
     app.add_middleware(FaultMiddleware, injector=state.faults)
     return app

@@ -22,6 +22,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agentcal.sandbox.channels import platform_error
+
 HANG_SECONDS = 60.0
 
 
@@ -127,9 +129,13 @@ class FaultMiddleware:
                 send = _held(send, fault.delay_after_ms / 1000)
             await self.app(scope, receive, send)
             return
-        body = json.dumps(
-            fault.body if fault.body is not None else provider_error(path, fault.status)
-        ).encode()
+        if fault.body is not None:
+            payload = fault.body
+        else:
+            payload = platform_error(path, fault.status, fault.retry_after) or provider_error(
+                path, fault.status
+            )
+        body = json.dumps(payload).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
