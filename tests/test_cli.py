@@ -295,6 +295,16 @@ def test_the_refusal_names_the_data_dir_it_was_given(tmp_path: Path) -> None:
     assert not data_dir.exists()
 
 
+def test_a_sqlite_file_uri_naming_no_file_is_refused_and_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.db"
+    url = f"sqlite+agentcal:///file:{missing}?mode=rwc&uri=true"
+    env = {**UNCONFIGURED, "AGENTCAL_DATABASE_URL": url, "AGENTCAL_DATA_DIR": str(tmp_path)}
+    code, _, err = run(env, "tokens", "list")
+    assert code == 1
+    assert f"no agentcal database at {missing} (from AGENTCAL_DATABASE_URL)" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 async def test_a_database_url_naming_no_database_is_refused_and_not_created(
     database_url: str, backend: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:

@@ -22,7 +22,13 @@ from agentcal import __version__
 from agentcal.crypto import rotation
 from agentcal.crypto.keyring import Keyring, SecretKeyError, generate_key, load_keyring
 from agentcal.db import migrate
-from agentcal.db.engine import create_engine, create_sessionmaker, session_scope, utcnow
+from agentcal.db.engine import (
+    create_engine,
+    create_sessionmaker,
+    session_scope,
+    sqlite_file,
+    utcnow,
+)
 from agentcal.kit.timestamps import iso_millis
 from agentcal.kit.validation import storable
 from agentcal.settings import Settings
@@ -104,7 +110,7 @@ def _data_dir_origin(settings: Settings) -> str:
 def _database_origin(settings: Settings) -> str:
     """Where the database was looked for, and which setting says so."""
     url = make_url(settings.resolved_database_url)
-    path = migrate.sqlite_file(url)
+    path = sqlite_file(url)
     where = str(path) if path else url.render_as_string(hide_password=True)
     if settings.database_url:
         return f"{where} (from AGENTCAL_DATABASE_URL)"
@@ -121,7 +127,7 @@ def _createdb(url: URL) -> str:
 
 
 def _no_database(settings: Settings, missing: migrate.DatabaseNotFound) -> typer.Exit:
-    if migrate.sqlite_file(missing.url) is not None:
+    if sqlite_file(missing.url) is not None:
         found, create = "no agentcal database", "`agentcal migrate`"
     else:
         found = f"no database {missing.url.database!r} on this PostgreSQL server"
@@ -142,7 +148,7 @@ async def _apply_migrations(engine: AsyncEngine) -> None:
 async def _migrate(settings: Settings) -> None:
     """Create the database if needed (`serve`, `migrate`) and bring it to the latest
     migration. A PostgreSQL database must exist: creating one is its administrator's."""
-    path = migrate.sqlite_file(settings.resolved_database_url)
+    path = sqlite_file(settings.resolved_database_url)
     if path is not None:
         # Only the owner may list it: it holds the database and the key file.
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

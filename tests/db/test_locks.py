@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentcal.db import locks as locks_module
-from agentcal.db.engine import create_engine
+from agentcal.db.engine import create_engine, sqlite_file
 from agentcal.db.locks import KeyedLocks, advisory_key, calendar_lock, lock_directory
 from tests.support import wait_until
 
@@ -152,13 +152,21 @@ async def test_a_lock_held_by_another_process_is_waited_for_and_freed_when_it_is
 
 
 def test_an_in_memory_database_needs_no_lock_file() -> None:
-    assert lock_directory(":memory:") is None
-    assert lock_directory(None) is None
-    assert lock_directory("file:calendars?mode=memory&cache=shared") is None
+    for url in (
+        "sqlite+agentcal:///:memory:",
+        "sqlite+agentcal://",
+        "sqlite+agentcal:///file:calendars?mode=memory&cache=shared&uri=true",
+    ):
+        assert lock_directory(sqlite_file(url)) is None, url
+
+
+def test_a_file_uri_locks_next_to_its_file(tmp_path: Path) -> None:
+    url = f"sqlite+agentcal:///file:{tmp_path / 'agentcal.db'}?mode=rwc&uri=true"
+    assert lock_directory(sqlite_file(url)) == tmp_path / "agentcal.db.locks"
 
 
 def test_lock_files_live_in_a_private_directory_next_to_the_database(tmp_path: Path) -> None:
-    directory = lock_directory(str(tmp_path / "agentcal.db"))
+    directory = lock_directory(tmp_path / "agentcal.db")
     assert directory == tmp_path / "agentcal.db.locks"
     assert directory.is_dir()
     assert directory.stat().st_mode & 0o777 == 0o700

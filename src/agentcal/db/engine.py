@@ -9,10 +9,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -96,6 +97,23 @@ def _threaded_sqlite_on_connect(dbapi_connection: Any, record: Any) -> None:
 
 
 SQLITE_TIMEOUT = 10.0  # seconds a statement waits for another writer
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names (a plain path, or a `file:` URI's path); None for
+    another backend or an in-memory database (`:memory:`, `mode=memory`)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    options = parsed.query.get("mode")
+    if database.startswith("file:"):  # its path, without the URI's own options
+        database, _, inline = database.removeprefix("file:").partition("?")
+        if "mode=memory" in inline:
+            return None
+    if options == "memory" or (isinstance(options, tuple) and "memory" in options):
+        return None
+    return Path(database)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

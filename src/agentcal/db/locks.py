@@ -32,6 +32,8 @@ from weakref import WeakValueDictionary
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agentcal.db.engine import sqlite_file
+
 # How often the process at the head of the queue tries a calendar's file lock that
 # another process holds; the kernel offers no asynchronous wait for a `flock`.
 FILE_LOCK_POLL = 0.005
@@ -58,14 +60,12 @@ def advisory_key(name: str) -> int:
 
 
 @functools.cache
-def lock_directory(database: str | None, mode: str | None = None) -> Path | None:
-    """Where the calendar lock files of the SQLite database `database` (a path, as in
-    its URL, whose `mode` option may be `memory`) live, created private (0700) on first
-    use; None for an in-memory one."""
-    if not database or database == ":memory:" or "mode=memory" in database or mode == "memory":
+def lock_directory(database: Path | None) -> Path | None:
+    """Where the calendar lock files of the SQLite database file `database` live
+    (`db.engine.sqlite_file` of its URL), created private (0700) on first use; None for
+    an in-memory database."""
+    if database is None:
         return None
-    if database.startswith("file:"):  # a URI filename: its path, without the options
-        database = database.removeprefix("file:").partition("?")[0]
     directory = Path(os.path.abspath(database) + ".locks")
     directory.mkdir(mode=0o700, exist_ok=True)
     return directory
@@ -89,8 +89,7 @@ async def calendar_lock(engine: AsyncEngine, locks: KeyedLocks, name: str) -> As
                 )
                 yield
             return
-        mode = engine.url.query.get("mode")
-        directory = lock_directory(engine.url.database, mode if isinstance(mode, str) else None)
+        directory = lock_directory(sqlite_file(engine.url))
         if directory is None:
             yield
             return

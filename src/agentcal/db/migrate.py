@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from agentcal.db.engine import sqlite_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -31,17 +33,6 @@ class DatabaseNotFound(Exception):
     def __init__(self, url: URL) -> None:
         super().__init__(f"no database at {url.render_as_string(hide_password=True)}")
         self.url = url
-
-
-def sqlite_file(url: str | URL) -> Path | None:
-    """The file a SQLite URL names; None for another backend or an in-memory database."""
-    parsed = make_url(url)
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database:
-        return None
-    if database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 async def _connect(engine: AsyncEngine) -> AsyncConnection:

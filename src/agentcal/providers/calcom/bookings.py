@@ -317,19 +317,26 @@ async def _own_booking(
     start: datetime,
     tag: str,
 ) -> Booking | None:
-    """The live booking at `start` that this call made (its metadata carries `tag`),
-    among the attendee's bookings of that day; None if there is none."""
-    bookings = await runtime.client.list_bookings(
-        target.api_key,
-        attendee_email=args.attendee_email,
+    """The live booking at `start` that this call made (its metadata carries `tag`);
+    None if there is none."""
+    for booking in await _bookings_at(runtime.client, target.api_key, args.attendee_email, start):
+        live = booking.status not in ("cancelled", "rejected")
+        if live and booking.metadata.get(CALL_METADATA_KEY) == tag:
+            return booking
+    return None
+
+
+async def _bookings_at(
+    calcom: CalcomClient, api_key: str, email: str, start: datetime
+) -> list[Booking]:
+    """The attendee's bookings that start at `start`, whatever their status."""
+    bookings = await calcom.list_bookings(
+        api_key,
+        attendee_email=email,
         after_start=start - timedelta(minutes=1),
         before_end=start + timedelta(days=1),
     )
-    for booking in bookings:
-        live = booking.status not in ("cancelled", "rejected")
-        if live and booking.start == start and booking.metadata.get(CALL_METADATA_KEY) == tag:
-            return booking
-    return None
+    return [b for b in bookings if b.start == start]
 
 
 async def _find_booking(
@@ -342,13 +349,8 @@ async def _find_booking(
             "Give the bookingId that create_booking returned, or attendeeEmail and start."
         )
     start = parse_start(start_text, tz)
-    bookings = await calcom.list_bookings(
-        api_key,
-        attendee_email=email,
-        after_start=start.at - timedelta(minutes=1),
-        before_end=start.at + timedelta(days=1),
-    )
-    matches = [b for b in bookings if b.start == start.at and b.status == "accepted"]
+    bookings = await _bookings_at(calcom, api_key, email, start.at)
+    matches = [b for b in bookings if b.status == "accepted"]
     if not matches:
         raise BookingNotFound(
             f"There is no active booking for {email} at {speakable(start.at, tz)} on this "
