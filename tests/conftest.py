@@ -119,6 +119,11 @@ def settings(
         rate_limit_per_token="100000/minute",
         rate_limit_per_bot="100000/minute",
         rate_limit_auth_failures="100000/minute",
+        # Tests of delivery start their own worker (tests/notifications); the others
+        # leave what they queue in the outbox, where tests can look at it.
+        notifications_worker=False,
+        discord_api_url=f"{sandbox.url}/discord/api",
+        telegram_api_url=f"{sandbox.url}/telegram",
     )
 
 

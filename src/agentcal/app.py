@@ -15,12 +15,13 @@ from agentcal.db import cache_sync
 from agentcal.db.engine import create_engine, create_sessionmaker
 from agentcal.health import router as health_router
 from agentcal.kit import api_docs, openapi
+from agentcal.notifications.endpoints import router as notifications_router
 from agentcal.observability import ObservabilityMiddleware
 from agentcal.providers import registry
 from agentcal.providers.base import Services
 from agentcal.rate_limits import RateLimitMiddleware, RateLimits
 from agentcal.request_limits import RequestLimits
-from agentcal.runtime import idempotency
+from agentcal.runtime import deliveries, idempotency
 from agentcal.runtime.catalog import catalog_cache
 from agentcal.runtime.channels import mcp
 from agentcal.runtime.channels.rest import function_routes
@@ -49,17 +50,25 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         app.state.catalogs = catalog_cache(settings.cache_seconds)
         services = Services(engine, app.state.sessionmaker, app.state.keyring)
         app.state.runtime = Runtime(
-            services, {p.kind: p.start(settings, services) for p in registry.providers()}
+            services,
+            {p.kind: p.start(settings, services) for p in registry.providers()},
+            notification_give_up=settings.notification_give_up_seconds,
         )
         # Expired idempotency keys hold old results (names, e-mails): purge them hourly.
         purger = asyncio.create_task(idempotency.purge_forever(engine))
         background = [purger]
         if engine.dialect.name == "postgresql":  # other replicas' changes empty the caches
             background.append(asyncio.create_task(cache_sync.listen_forever(engine.url)))
+        worker = None
+        if settings.notifications_worker:
+            worker = deliveries.worker(settings, engine, app.state.sessionmaker, app.state.keyring)
+            worker.start()
         try:
             async with mcp.run(app):  # stops MCP exchanges before what they use
                 yield
         finally:
+            if worker is not None:  # finishes what it is sending, releases the rest
+                await worker.stop()
             for task in background:
                 task.cancel()
             await app.state.runtime.aclose()
@@ -86,6 +95,7 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
     api_docs.install(app)
     routers = [health_router, tenancy_router, bots_router]
     routers += [provider.router for provider in registry.providers()]
+    routers.append(notifications_router)
     for router in (*routers, rest_router, function_routes(registry.providers())):
         app.include_router(router)
     app.router.routes.append(mcp.route())  # `/mcp/bots/{botId}`, outside the OpenAPI

@@ -223,6 +223,10 @@ def _sandbox_environment(host: str, port: int) -> dict[str, str]:
         "AGENTCAL_GOOGLE_TOKEN_URL": f"{base}/google/token",
         "AGENTCAL_GOOGLE_CLIENT_ID": "sandbox-client",
         "AGENTCAL_GOOGLE_CLIENT_SECRET": "sandbox-secret",
+        "AGENTCAL_DISCORD_API_URL": f"{base}/discord/api",
+        "AGENTCAL_TELEGRAM_API_URL": f"{base}/telegram",
+        # The webhook sink is on this machine's loopback: a lab, as the sandbox is.
+        "AGENTCAL_NOTIFICATIONS_ALLOW_PRIVATE": "true",
     }
 
 
@@ -280,7 +284,10 @@ def serve(
         _start_sandbox_thread("127.0.0.1", sandbox_port)
         # Set before the settings are read, and inherited by worker processes.
         os.environ.update(_sandbox_environment("127.0.0.1", sandbox_port))
-        _say(f"providers point at the sandboxes on http://127.0.0.1:{sandbox_port}")
+        _say(
+            f"providers and notification channels point at the sandboxes on "
+            f"http://127.0.0.1:{sandbox_port}; webhooks may reach private addresses"
+        )
     settings = Settings()
     _keyring(settings, create=True)
     asyncio.run(_migrate(settings))
@@ -294,6 +301,52 @@ def serve(
         access_log=False,
         log_level=settings.log_level.lower(),
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=256, help="Notifications sent at once (AGENTCAL_NOTIFICATION_CONCURRENCY)."
+        ),
+    ] = None,
+) -> None:
+    """Deliver queued notifications until stopped.
+
+    `agentcal serve` already runs one; run more, on PostgreSQL, to deliver faster (and
+    set AGENTCAL_NOTIFICATIONS_WORKER=false on the servers to leave it to these). Ctrl-C
+    or SIGTERM stops it gracefully: what is being sent finishes, the rest is released.
+    """
+    import signal
+
+    from agentcal.runtime import deliveries
+
+    settings = Settings()
+    if concurrency is not None:
+        settings = settings.model_copy(update={"notification_concurrency": concurrency})
+
+    async def run() -> None:
+        engine = await _open_existing(settings)
+        keyring = _keyring(settings)
+        delivering = deliveries.worker(settings, engine, create_sessionmaker(engine), keyring)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, stop.set)
+        delivering.start()
+        _say(
+            f"delivering notifications from {_database_origin(settings)} "
+            f"({settings.notification_concurrency} at once); Ctrl-C stops"
+        )
+        try:
+            await stop.wait()
+            _say("stopping: finishing what is being sent")
+        finally:
+            await delivering.stop()
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 @app.command("migrate")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentcal.crypto.keyring import Keyring
 from agentcal.db.engine import session_scope
+from agentcal.settings import Settings
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -29,3 +30,11 @@ async def _keyring(request: Request) -> Keyring:
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 KeyringDep = Annotated[Keyring, Depends(_keyring)]
+
+
+async def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]

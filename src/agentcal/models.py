@@ -6,6 +6,7 @@ Importing the registry maps every registered provider's models too, named here o
 import agentcal.providers.registry  # noqa: F401
 from agentcal.bots.models import Bot
 from agentcal.db.engine import Base
+from agentcal.notifications.models import NotificationRecord
 from agentcal.providers.calcom.models import CalcomIntegration
 from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
 from agentcal.runtime.models import IdempotencyRecord, ToolCallRecord
@@ -20,6 +21,7 @@ __all__ = [
     "GoogleCalendarPlugin",
     "IdempotencyRecord",
     "Institution",
+    "NotificationRecord",
     "ToolCallRecord",
     "Unit",
     "User",

@@ -42,6 +42,37 @@ class Settings(BaseSettings):
     rate_limit_per_bot: str = "20/second;600/minute"
     # Failed authentications (401s) per client address; past it, the address is refused.
     rate_limit_auth_failures: str = "20/second;300/minute"
+    # Notifications. `serve` delivers them in-process unless `notifications_worker` is
+    # false (then run `agentcal worker` processes). Webhook targets that resolve to a
+    # private, loopback, link-local or otherwise non-public address are refused unless
+    # `notifications_allow_private` (tests, labs, `serve --sandbox`).
+    notifications_worker: bool = True
+    notifications_allow_private: bool = False
+    discord_api_url: str = "https://discord.com/api"
+    telegram_api_url: str = "https://api.telegram.org"
+    # Seconds between attempts: the last figure repeats until `..._give_up_seconds`
+    # after the notification was due; then it is dead. Each wait is jittered by ±20 %.
+    notification_retry_seconds: str = "10,30,120,600,3600"
+    notification_give_up_seconds: float = Field(default=86_400, gt=0)
+    notification_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # A claimed delivery belongs to its worker this long; a dead worker's return after it.
+    notification_lease_seconds: float = Field(default=60, gt=0)
+    # How often an idle worker looks for due notifications (new ones wake it at once
+    # in the same process, and on PostgreSQL in every process).
+    notification_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    notification_concurrency: int = Field(default=16, ge=1, le=256)
+
+    @field_validator("notification_retry_seconds")
+    @classmethod
+    def _retry_seconds(cls, value: str) -> str:
+        waits = [float(part) for part in value.split(",") if part.strip()]
+        if not waits or min(waits) < 0:
+            raise ValueError("give the seconds between attempts, e.g. '10,30,120,600,3600'")
+        return value
+
+    @property
+    def notification_retry_waits(self) -> tuple[float, ...]:
+        return tuple(float(part) for part in self.notification_retry_seconds.split(",") if part)
 
     @field_validator("rate_limit_per_token", "rate_limit_per_bot", "rate_limit_auth_failures")
     @classmethod

@@ -9,10 +9,10 @@ import pytest
 from pydantic import Field
 
 from agentcal.errors import ToolError
+from agentcal.notifications.events import Notification
 from agentcal.providers import base
 from agentcal.providers.arguments import CreateBookingArguments
 from agentcal.providers.base import (
-    Notification,
     Outcome,
     ProviderRateLimited,
     ToolArguments,

@@ -14,24 +14,10 @@ SQLite needs none of this: it is one process, whose own commits empty its caches
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-import structlog
 from prometheus_client import Counter
 from sqlalchemy.engine import URL
 
-from agentcal.db import caches
-
-log = structlog.get_logger("agentcal.db.cache_sync")
-
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
-
-
-def _dsn(url: URL) -> str:
-    """The engine's URL as asyncpg takes it (`postgresql://…`, password included)."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
+from agentcal.db import caches, listen
 
 # Handled notifications by table: an operator sees replicas keeping in step, and a test
 # can wait until a replica has handled everything committed before a marker it sent.
@@ -42,7 +28,7 @@ NOTIFICATIONS = Counter(
 )
 
 
-def _on_notify(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
+def _on_notify(payload: str) -> None:
     tables = set(payload.split(","))
     caches.invalidate_tables(tables)
     for table in tables:
@@ -50,35 +36,12 @@ def _on_notify(_connection: Any, _pid: int, _channel: str, payload: str) -> None
 
 
 async def listen_forever(url: URL) -> None:
-    """Listen for other replicas' changes until cancelled; run it as a lifespan task."""
-    import asyncpg  # type: ignore[import-untyped]
-
-    pause = _BACKOFF_FIRST
-    while True:
-        try:
-            await _listen_once(url)
-            log.warning("the cache notification connection closed; reconnecting")
-            pause = _BACKOFF_FIRST
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            log.warning(
-                "cannot listen for cache notifications; caches expire by TTL meanwhile",
-                exc_info=True,
-            )
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, _BACKOFF_MAX)
-
-
-async def _listen_once(url: URL) -> None:
-    """Listen on one connection until it closes."""
-    import asyncpg
-
-    connection = await asyncpg.connect(_dsn(url))
-    try:
-        closed = asyncio.Event()
-        connection.add_termination_listener(lambda _connection: closed.set())
-        await connection.add_listener(caches.CHANNEL, _on_notify)
-        caches.invalidate_tables(None)  # what was missed while not listening
-        await closed.wait()
-    finally:
-        if not connection.is_closed():
-            await connection.close()
+    """Listen for other replicas' changes until cancelled; run it as a lifespan task.
+    Every (re)connection empties every cache: what was missed while not listening."""
+    await listen.listen_forever(
+        url,
+        caches.CHANNEL,
+        _on_notify,
+        lambda: caches.invalidate_tables(None),
+        "caches expire by TTL",
+    )

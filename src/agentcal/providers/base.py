@@ -70,6 +70,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agentcal.crypto.keyring import Keyring
 from agentcal.db.locks import KeyedLocks
 from agentcal.errors import ToolError
+from agentcal.notifications.events import Notification
+from agentcal.notifications.senders import Destination
 from agentcal.settings import Settings
 
 __all__ = [
@@ -89,7 +91,6 @@ __all__ = [
     "Handler",
     "handlers_in",
     "InvalidArguments",
-    "Notification",
     "one_line",
     "Outcome",
     "Parameter",
@@ -429,29 +430,6 @@ class CallContext:
 
 
 @dataclass(frozen=True, slots=True)
-class Notification:
-    """What a function's notification settings say about a booking change.
-
-    `waitForSpeechMs` tells a voice channel how long to wait before it speaks the result.
-    """
-
-    event: str  # booking.created, booking.cancelled, booking.rescheduled
-    type: str
-    content_type: str
-    delay_ms: int
-    wait_for_speech_ms: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "event": self.event,
-            "type": self.type,
-            "contentType": self.content_type,
-            "delayMs": self.delay_ms,
-            "waitForSpeechMs": self.wait_for_speech_ms,
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class Outcome:
     """What an action produced: a sentence for the model, and the full data."""
 
@@ -592,6 +570,9 @@ def handlers_in(module: ModuleType) -> dict[Action, Handler]:
 
 
 Loader = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[Sequence[ToolSource]]]
+# (session, keyring, institution, function) → where its notifications go, opened for
+# sending; raises `notifications.senders.Undeliverable` naming why there is nowhere.
+DestinationLoader = Callable[[AsyncSession, Keyring, uuid.UUID, uuid.UUID], Awaitable[Destination]]
 OneLoader = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[ToolSource | None]]
 
 
@@ -613,6 +594,8 @@ class Provider:
     arguments: Mapping[Action, type[ToolArguments]]
     handlers: Mapping[Action, Handler]
     start: Callable[[Settings, Services], ProviderRuntime]
+    # Only providers whose functions have notification settings.
+    destination: DestinationLoader | None = None
 
     @property
     def path(self) -> str:

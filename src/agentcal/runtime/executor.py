@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentcal.crypto.keyring import Keyring
 from agentcal.errors import AgentcalError, ToolError
+from agentcal.notifications import outbox
+from agentcal.notifications.events import Notification
 from agentcal.providers import http, registry
 from agentcal.providers.base import (
     CallContext,
@@ -60,6 +62,8 @@ class Runtime:
 
     services: Services
     providers: Mapping[str, ProviderRuntime]
+    # How long a notification is tried before it is dead (AGENTCAL_NOTIFICATION_GIVE_UP_SECONDS).
+    notification_give_up: float = 86_400.0
 
     @property
     def engine(self) -> AsyncEngine:
@@ -162,7 +166,9 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
     lease = idempotency.Lease(runtime.engine, claim_id) if claim_id is not None else None
     started = time.perf_counter()
     try:
-        result, outcome_code, booking_id = await _run(runtime, spec, call, arguments, context)
+        result, outcome_code, booking_id, notifications = await _run(
+            runtime, spec, call, arguments, context
+        )
     except BaseException:
         if lease is not None:
             await lease.stop()
@@ -182,7 +188,7 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
         provider_booking_id=booking_id,
     )
     try:
-        await _finish(runtime, record, claim_id, result)
+        await _finish(runtime, record, claim_id, result, notifications)
     finally:
         if lease is not None:
             await lease.stop()
@@ -193,9 +199,15 @@ FINISH_ATTEMPTS = 3
 
 
 async def _finish(
-    runtime: Runtime, record: CallRecord, claim_id: uuid.UUID | None, result: ToolResult
+    runtime: Runtime,
+    record: CallRecord,
+    claim_id: uuid.UUID | None,
+    result: ToolResult,
+    notifications: tuple[Notification, ...] = (),
 ) -> None:
-    """Write the audit record and the result to replay, in one transaction.
+    """Write the audit record, the result to replay and the notifications the change
+    asks for, in one transaction: a notification exists exactly when its call's record
+    does, so none is lost and none is sent for a call that left no record.
 
     The provider has acted by now: a failure here must not lose the result. A busy or
     briefly absent database is tried again; a bot deleted meanwhile (another replica,
@@ -214,6 +226,23 @@ async def _finish(
                     await idempotency.complete(
                         connection, runtime.keyring, claim_id, result.to_json()
                     )
+                if notifications:
+                    origin = outbox.Origin(
+                        record.institution_id,
+                        record.function_kind,
+                        record.function_id,
+                        record.id,
+                        record.created_at,
+                    )
+                    await outbox.enqueue(
+                        connection,
+                        runtime.keyring,
+                        origin,
+                        notifications,
+                        give_up_after=runtime.notification_give_up,
+                    )
+            if notifications:
+                outbox.wake_local()
             return
         except IntegrityError as exc:
             failure = exc
@@ -236,26 +265,28 @@ async def _finish(
 
 async def _run(
     runtime: Runtime, spec: ToolSpec, call: Call, arguments: dict[str, Any], context: CallContext
-) -> tuple[ToolResult, str, str | None]:
-    """The result, its outcome code for the audit, and the provider booking id."""
+) -> tuple[ToolResult, str, str | None, tuple[Notification, ...]]:
+    """The result, its outcome code for the audit, the provider booking id, and the
+    notifications the outcome asks for."""
     if not spec.enabled:
         message = f"the tool {spec.name} is switched off: {spec.disabled_reason}"
-        return ToolResult.failure(call.id, "tool_disabled", message), "tool_disabled", None
+        return ToolResult.failure(call.id, "tool_disabled", message), "tool_disabled", None, ()
     handler = registry.get(spec.kind).handlers[spec.action]
     try:
         parsed = spec.arguments.parse(arguments)
         with http.call_budget(CALL_BUDGET):
             outcome = await handler(runtime.providers[spec.kind], spec, parsed, context)
     except ToolError as error:
-        return ToolResult.from_error(call.id, error), error.code, None
+        return ToolResult.from_error(call.id, error), error.code, None, ()
     except AgentcalError as exc:  # e.g. the function was deleted mid-call
         code = _CODE_BY_STATUS.get(exc.status_code, "error")
-        return ToolResult.failure(call.id, code, exc.detail), code, None
+        return ToolResult.failure(call.id, code, exc.detail), code, None, ()
     except Exception:
         # A bug or a broken deployment (a missing key, the database down): still a
         # result the model can read, and audited; the details go to the log only.
         log.exception("tool call failed", tool=spec.name, action=spec.action.value)
         message = "the calendar tool failed unexpectedly; try again later"
         failure = ToolResult.failure(call.id, "internal_error", message, retryable=True)
-        return failure, "internal_error", None
-    return ToolResult.success(call.id, outcome), "ok", outcome.booking_id
+        return failure, "internal_error", None, ()
+    result = ToolResult.success(call.id, outcome)
+    return result, "ok", outcome.booking_id, outcome.notifications

@@ -73,6 +73,7 @@ EXTENSION_DEFAULTS: dict[str, Any] = {
     "credentialStatus": "valid",
     "googleRefreshToken": None,
     "notificationTarget": None,
+    "notificationSecret": None,
     "workingHours": [
         {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"}
     ],
@@ -701,6 +702,7 @@ async def test_put_notification_settings_and_target(app: FastAPI, tenant: Tenant
     notification = {
         "notificationType": "discord",
         "notificationContentType": "json",
+        "notificationContent": '{"text": "{{title}} with {{attendeeName}}"}',
         "notificationDelayMs": 1500,
         "notificationWaitForSpeech": 800,
         "notificationTarget": DISCORD_TARGET,
@@ -717,7 +719,9 @@ async def test_put_notification_settings_and_target(app: FastAPI, tenant: Tenant
     assert (await open_secrets(app, function["id"]))["target"] == DISCORD_TARGET
 
     # Omitted: kept. Type switched off and target null: cleared.
-    body = update_body(tenant, googleCalendar={"notificationType": "discord"})
+    # (The body's text template needs the text content type.)
+    text = {"notificationType": "discord", "notificationContentType": "text"}
+    body = update_body(tenant, googleCalendar=text)
     response = await tenant.api.put(f"{BASE}/{function['id']}", json=body)
     assert response.status_code == 200, response.text
     assert plugin_of(response.json())["notificationTarget"] == MASK
@@ -860,11 +864,15 @@ async def test_duplicate_makes_a_switched_off_copy(tenant: Tenant) -> None:
     plugin, source = plugin_of(copy), plugin_of(original)
     assert plugin["id"] != source["id"]
     assert plugin["pluginId"] == copy["id"]
-    ignored = {"id", "pluginId", "createdAt", "updatedAt"}
+    ignored = {"id", "pluginId", "createdAt", "updatedAt", "notificationSecret"}
     assert {k: v for k, v in plugin.items() if k not in ignored} == {
         k: v for k, v in source.items() if k not in ignored
     }
     assert re.fullmatch(ISO_MILLIS, plugin["createdAt"])
+    # One signing secret per function: the copy's own, shown in its answer only.
+    if source["notificationType"] == "webhook":
+        assert plugin["notificationSecret"].startswith("whsec_")
+        assert plugin["notificationSecret"] != source["notificationSecret"]
 
 
 async def test_duplicate_is_listed_and_readable(tenant: Tenant) -> None:
@@ -985,7 +993,11 @@ async def test_other_institution_cannot_see_or_touch_a_function(
     assert_problem(await api.post(f"{BASE}/duplicate/{function['id']}"), 404)
     assert (await api.get(f"{BASE}/")).json()["data"] == []
 
-    assert (await tenant.api.get(url)).json() == function
+    shown = (await tenant.api.get(url)).json()
+    # The signing secret was shown in clear once, by the answer that made it.
+    assert plugin_of(shown).pop("notificationSecret") == "whsec_" + MASK
+    assert plugin_of(function).pop("notificationSecret").startswith("whsec_")
+    assert shown == function
     assert len((await tenant.api.get(f"{BASE}/")).json()["data"]) == 1
     assert await open_secrets(app, function["id"]) == {
         "token": GOOGLE_ACCESS_TOKEN,

@@ -33,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agentcal.db.locks import calendar_lock
+from agentcal.notifications.events import BookingFacts, EventType, Notification
 from agentcal.providers import results
 from agentcal.providers.arguments import RescheduleBookingArguments
 from agentcal.providers.base import (
@@ -42,7 +43,6 @@ from agentcal.providers.base import (
     CalendarNotFound,
     CallContext,
     InvalidArguments,
-    Notification,
     Outcome,
     Services,
     SlotUnavailable,
@@ -168,19 +168,33 @@ def _calendar(runtime: GoogleRuntime, spec: ToolSpec) -> _Calendar:
     return _Calendar(plugin, rules, auth, runtime.client)
 
 
-def _notifications(calendar: _Calendar, event: str) -> tuple[Notification, ...]:
-    """The function's notification for a booking change, as each result states it.
-    Delivery itself comes with the notification worker."""
+def _notifications(calendar: _Calendar, kind: EventType, event: Event) -> tuple[Notification, ...]:
+    """The function's notification of a booking change, if it asks for one: the
+    runtime puts it in the outbox with the call's record, and each result states it."""
     plugin = calendar.plugin
     if plugin.notification_type is None:
         return ()
+    start, end = _span(event, calendar)
+    guest = next((a for a in event.attendees if a.email and not a.organizer and not a.self_), None)
+    facts = BookingFacts(
+        booking_id=event.id,
+        start=start,
+        end=end,
+        time_zone=plugin.timezone,
+        attendee_name=guest.display_name if guest else None,
+        attendee_email=guest.email if guest else None,
+        title=event.summary,
+        meet_link=event.meet_link,
+    )
     return (
         Notification(
-            event=event,
+            event=kind,
             type=plugin.notification_type,
             content_type=plugin.notification_content_type or "text",
             delay_ms=plugin.notification_delay_ms,
             wait_for_speech_ms=plugin.notification_wait_for_speech,
+            booking=facts,
+            template=plugin.notification_content,
         ),
     )
 
@@ -521,7 +535,7 @@ async def create_booking(
         content,
         _event_data(created, calendar, tz),
         booking_id=created.id,
-        notifications=_notifications(calendar, "booking.created"),
+        notifications=_notifications(calendar, "booking.created", created),
     )
 
 
@@ -589,7 +603,7 @@ async def cancel_booking(
         content,
         data,
         booking_id=event.id,
-        notifications=_notifications(calendar, "booking.cancelled"),
+        notifications=_notifications(calendar, "booking.cancelled", event),
     )
 
 
@@ -651,5 +665,5 @@ async def reschedule_booking(
         content,
         data,
         booking_id=moved.id,
-        notifications=_notifications(calendar, "booking.rescheduled"),
+        notifications=_notifications(calendar, "booking.rescheduled", moved),
     )

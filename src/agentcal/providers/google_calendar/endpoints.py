@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from agentcal.dependencies import KeyringDep, Session
+from agentcal.dependencies import KeyringDep, Session, SettingsDep
 from agentcal.kit.pagination import PageParams
 from agentcal.kit.routes import JSONRoute
 from agentcal.providers.google_calendar import service
@@ -35,11 +35,25 @@ NO_UNIT: dict[int | str, dict[str, Any]] = {
 
 
 async def create_function(
-    body: FunctionCreate, principal: CurrentPrincipal, session: Session, keyring: KeyringDep
+    body: FunctionCreate,
+    principal: CurrentPrincipal,
+    session: Session,
+    keyring: KeyringDep,
+    settings: SettingsDep,
 ) -> FunctionRead:
-    """Create a Google Calendar function (seed `create-google-calendar-function`)."""
-    function = await service.create_function(session, keyring, principal.institution_id, body)
-    return function_read(function)
+    """Create a Google Calendar function (seed `create-google-calendar-function`).
+
+    With `notificationType: "webhook"` the answer holds the new signing secret
+    (`notificationSecret`, `whsec_…`) in clear: the only time it is shown.
+    """
+    function = await service.create_function(
+        session,
+        keyring,
+        principal.institution_id,
+        body,
+        allow_private=settings.notifications_allow_private,
+    )
+    return function_read(function, service.fresh_secret(session, function))
 
 
 async def list_functions(
@@ -87,10 +101,19 @@ async def update_function(
     principal: CurrentPrincipal,
     session: Session,
     keyring: KeyringDep,
+    settings: SettingsDep,
 ) -> FunctionRead:
-    """Replace the function; leave `googleToken` out to keep the stored one."""
-    function = await service.update_function(session, keyring, principal.institution_id, id, body)
-    return function_read(function)
+    """Replace the function; leave `googleToken` out to keep the stored one. The first
+    save with `notificationType: "webhook"` answers the new signing secret, once."""
+    function = await service.update_function(
+        session,
+        keyring,
+        principal.institution_id,
+        id,
+        body,
+        allow_private=settings.notifications_allow_private,
+    )
+    return function_read(function, service.fresh_secret(session, function))
 
 
 @router.delete("/{id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -103,6 +126,18 @@ async def delete_function(id: uuid.UUID, principal: CurrentPrincipal, session: S
 async def duplicate_function(
     id: uuid.UUID, principal: CurrentPrincipal, session: Session, keyring: KeyringDep
 ) -> FunctionRead:
-    """Copy a function under a new id, switched off (`isActivated: false`)."""
+    """Copy a function under a new id, switched off (`isActivated: false`). A copy
+    sending webhooks gets a signing secret of its own, shown in this answer only."""
     copy = await service.duplicate_function(session, keyring, principal.institution_id, id)
-    return function_read(copy)
+    return function_read(copy, service.fresh_secret(session, copy))
+
+
+@router.post("/{id}/notification-secret")
+async def rotate_notification_secret(
+    id: uuid.UUID, principal: CurrentPrincipal, session: Session, keyring: KeyringDep
+) -> FunctionRead:
+    """Replace the webhook signing secret. The answer shows the new one
+    (`googleCalendarPlugin[0].notificationSecret`), once; the old one stops signing
+    at once, so update the receiver with it."""
+    function = await service.rotate_secret(session, keyring, principal.institution_id, id)
+    return function_read(function, service.fresh_secret(session, function))

@@ -16,6 +16,7 @@ from agentcal.db.engine import Base, TimestampedMixin, UTCDateTime
 GOOGLE_TOKEN = SecretColumn("google_calendar_plugins", "google_token")
 GOOGLE_REFRESH_TOKEN = SecretColumn("google_calendar_plugins", "google_refresh_token")
 NOTIFICATION_TARGET = SecretColumn("google_calendar_plugins", "notification_target")
+NOTIFICATION_SECRET = SecretColumn("google_calendar_plugins", "notification_secret")
 CREDENTIALS_VALID = "valid"
 CREDENTIALS_INVALID = "invalid"
 
@@ -55,6 +56,7 @@ class GoogleCalendarPlugin(TimestampedMixin, Base):
         GOOGLE_TOKEN,
         GOOGLE_REFRESH_TOKEN,
         NOTIFICATION_TARGET,
+        NOTIFICATION_SECRET,
     )
 
     function_id: Mapped[uuid.UUID] = mapped_column(
@@ -84,6 +86,9 @@ class GoogleCalendarPlugin(TimestampedMixin, Base):
     notification_wait_for_speech: Mapped[int] = mapped_column(Integer, default=0)
     notification_target_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     notification_target_key_id: Mapped[str | None] = mapped_column(String(32))
+    # The webhook signing secret (`whsec_…`), made at the first save with a webhook type.
+    notification_secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    notification_secret_key_id: Mapped[str | None] = mapped_column(String(32))
 
     working_hours: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     slot_minutes: Mapped[int] = mapped_column(Integer, default=30)

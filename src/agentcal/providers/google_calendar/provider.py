@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentcal.providers.base import Provider, handlers_in
-from agentcal.providers.google_calendar import bookings, tools
+from agentcal.providers.google_calendar import bookings, notifications, tools
 from agentcal.providers.google_calendar.endpoints import router
 
 PROVIDER = Provider(
@@ -17,4 +17,5 @@ PROVIDER = Provider(
     arguments=tools.ARGUMENTS,
     handlers=handlers_in(bookings),
     start=bookings.start,
+    destination=notifications.destination,
 )

@@ -309,6 +309,8 @@ class GoogleCalendarPluginRead(BaseModel):
     # The scheduling extensions.
     google_refresh_token: str | None
     notification_target: str | None
+    # The webhook signing secret: in clear only in the answer that made it, else masked.
+    notification_secret: str | None
     working_hours: list[WorkingHoursRead]
     slot_minutes: int
     min_notice_minutes: int
@@ -347,8 +349,9 @@ class FunctionList(BaseModel):
     data: list[FunctionRead]
 
 
-def plugin_read(plugin: Any) -> GoogleCalendarPluginRead:
-    """The `googleCalendarPlugin[0]` object of a stored plugin, secrets masked."""
+def plugin_read(plugin: Any, fresh_secret: str | None = None) -> GoogleCalendarPluginRead:
+    """The `googleCalendarPlugin[0]` object of a stored plugin, secrets masked (but
+    `fresh_secret`, the signing secret the request made)."""
     user = plugin.google_user
     return GoogleCalendarPluginRead(
         id=plugin.id,
@@ -374,6 +377,8 @@ def plugin_read(plugin: Any) -> GoogleCalendarPluginRead:
         google_token=MASK,
         google_refresh_token=MASK if plugin.google_refresh_token_ciphertext else None,
         notification_target=MASK if plugin.notification_target_ciphertext else None,
+        notification_secret=fresh_secret
+        or ("whsec_" + MASK if plugin.notification_secret_ciphertext else None),
         working_hours=[WorkingHoursRead(**w) for w in plugin.working_hours],
         slot_minutes=plugin.slot_minutes,
         min_notice_minutes=plugin.min_notice_minutes,
@@ -386,7 +391,7 @@ def plugin_read(plugin: Any) -> GoogleCalendarPluginRead:
     )
 
 
-def function_read(function: Any) -> FunctionRead:
+def function_read(function: Any, fresh_secret: str | None = None) -> FunctionRead:
     """The function object of the seed's response (its plugin must be loaded)."""
     plugin = function.google_calendar
     return FunctionRead(
@@ -403,7 +408,7 @@ def function_read(function: Any) -> FunctionRead:
         outputs=function.outputs,
         is_activated=function.is_activated,
         type=function.type,
-        google_calendar_plugin=[plugin_read(plugin)] if plugin is not None else [],
+        google_calendar_plugin=[plugin_read(plugin, fresh_secret)] if plugin is not None else [],
         discord_plugin=[],
         telegram_plugin=[],
         bot_id=function.bot_id,

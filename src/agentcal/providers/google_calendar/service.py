@@ -16,15 +16,18 @@ from agentcal.crypto.keyring import Keyring
 from agentcal.db.engine import utcnow
 from agentcal.errors import InvalidInput, NotFound
 from agentcal.kit.pagination import Page
+from agentcal.notifications import addresses, templates
 from agentcal.notifications.targets import target_problem
 from agentcal.providers.google_calendar.models import (
     CREDENTIALS_VALID,
     GOOGLE_REFRESH_TOKEN,
     GOOGLE_TOKEN,
+    NOTIFICATION_SECRET,
     NOTIFICATION_TARGET,
     Function,
     GoogleCalendarPlugin,
 )
+from agentcal.providers.google_calendar.notifications import new_secret
 from agentcal.providers.google_calendar.schemas import (
     PLUGIN_DEFAULTS,
     FunctionCreate,
@@ -121,10 +124,12 @@ def _set_token(
 
 
 def _apply_plugin(
+    session: AsyncSession,
     keyring: Keyring,
     plugin: GoogleCalendarPlugin,
     gc: GoogleCalendarCreate | GoogleCalendarUpdate,
     creating: bool,
+    allow_private: bool,
 ) -> None:
     sent = set(gc.model_fields_set)
     plugin.google_id = gc.google_id
@@ -163,12 +168,35 @@ def _apply_plugin(
             flag_modified(plugin, "credential_status")
     if creating or "notification_target" in sent:
         NOTIFICATION_TARGET.seal(keyring, plugin, gc.notification_target)
-    _check_notification(keyring, plugin, gc.notification_target)
+    _check_notification(keyring, plugin, gc.notification_target, allow_private)
+    if plugin.notification_type == "webhook" and NOTIFICATION_SECRET.sealed(plugin) is None:
+        _give_secret(session, keyring, plugin)
+
+
+def _give_secret(session: AsyncSession, keyring: Keyring, plugin: GoogleCalendarPlugin) -> None:
+    """A new webhook signing secret, which only this request's answer shows."""
+    secret = new_secret()
+    NOTIFICATION_SECRET.seal(keyring, plugin, secret)
+    session.info.setdefault(_FRESH_SECRETS, {})[plugin.id] = secret
+
+
+_FRESH_SECRETS = "agentcal.fresh_notification_secrets"
+
+
+def fresh_secret(session: AsyncSession, function: Function) -> str | None:
+    """The signing secret this request made for the function, to show once; else None."""
+    plugin = function.google_calendar
+    made: dict[uuid.UUID, str] = session.info.get(_FRESH_SECRETS, {})
+    return made.get(plugin.id) if plugin is not None else None
 
 
 def _check_notification(
-    keyring: Keyring, plugin: GoogleCalendarPlugin, sent_target: str | None
+    keyring: Keyring, plugin: GoogleCalendarPlugin, sent_target: str | None, allow_private: bool
 ) -> None:
+    if plugin.notification_content is not None:
+        content_type = plugin.notification_content_type or "text"
+        if problem := templates.problem(plugin.notification_content, content_type):
+            raise InvalidInput(f"{_FIELD_PREFIX}.notificationContent", problem)
     if plugin.notification_type is None:
         return
     field = f"{_FIELD_PREFIX}.notificationTarget"
@@ -179,10 +207,22 @@ def _check_notification(
         )
     if problem := target_problem(plugin.notification_type, target):
         raise InvalidInput(field, problem)
+    if plugin.notification_type == "webhook" and not allow_private:
+        if problem := addresses.literal_problem(target):
+            raise InvalidInput(
+                field,
+                f"{problem}; give a public URL (an operator can allow private addresses "
+                "with AGENTCAL_NOTIFICATIONS_ALLOW_PRIVATE=true)",
+            )
 
 
 async def create_function(
-    session: AsyncSession, keyring: Keyring, institution_id: uuid.UUID, body: FunctionCreate
+    session: AsyncSession,
+    keyring: Keyring,
+    institution_id: uuid.UUID,
+    body: FunctionCreate,
+    *,
+    allow_private: bool = False,
 ) -> Function:
     await _check_references(session, institution_id, body, body.bot_id)
     function = Function(
@@ -202,7 +242,7 @@ async def create_function(
         is_activated=True if body.is_activated is None else body.is_activated,
     )
     plugin = GoogleCalendarPlugin(id=uuid.uuid4(), function_id=function.id)
-    _apply_plugin(keyring, plugin, body.google_calendar, creating=True)
+    _apply_plugin(session, keyring, plugin, body.google_calendar, True, allow_private)
     function.google_calendar = plugin
     session.add(function)
     await session.flush()
@@ -215,6 +255,8 @@ async def update_function(
     institution_id: uuid.UUID,
     function_id: uuid.UUID,
     body: FunctionUpdate,
+    *,
+    allow_private: bool = False,
 ) -> Function:
     function = await get_function(session, institution_id, function_id, for_update=True)
     sent = body.model_fields_set
@@ -237,7 +279,7 @@ async def update_function(
         function.is_activated = True if body.is_activated is None else body.is_activated
 
     plugin = _plugin_of(function)
-    _apply_plugin(keyring, plugin, body.google_calendar, creating=False)
+    _apply_plugin(session, keyring, plugin, body.google_calendar, False, allow_private)
     # Checked after applying: `googleRefreshToken: null` may have removed the last one.
     if GOOGLE_TOKEN.sealed(plugin) is None and GOOGLE_REFRESH_TOKEN.sealed(plugin) is None:
         raise InvalidInput(
@@ -283,12 +325,28 @@ async def duplicate_function(
         plugin.google_user = dict(original.google_user)
         plugin.working_hours = [dict(w) for w in original.working_hours]
         for secret in GoogleCalendarPlugin.__secrets__:
+            if secret is NOTIFICATION_SECRET:
+                continue  # one secret per function: the copy gets its own
             # Secrets are bound to their row: open with the original's, seal with the copy's.
             secret.seal(keyring, plugin, secret.open(keyring, original))
+        if plugin.notification_type == "webhook":
+            _give_secret(session, keyring, plugin)
         copy.google_calendar = plugin
     session.add(copy)
     await session.flush()
     return copy
+
+
+async def rotate_secret(
+    session: AsyncSession, keyring: Keyring, institution_id: uuid.UUID, function_id: uuid.UUID
+) -> Function:
+    """Replace the function's webhook signing secret; the answer shows the new one once."""
+    function = await get_function(session, institution_id, function_id, for_update=True)
+    plugin = _plugin_of(function)
+    _give_secret(session, keyring, plugin)
+    function.updated_at = plugin.updated_at = utcnow()
+    await session.flush()
+    return function
 
 
 async def delete_function(
