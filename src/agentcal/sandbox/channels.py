@@ -9,9 +9,11 @@
   (401 for an unknown token, 400 for an unknown chat, an empty or over-long text).
 * The webhook sink at `/sandbox/webhooks/{name}` takes anything and records the
   method, the headers and the body, for tests and newcomers to look at
-  (`GET /sandbox/webhooks/{name}`).
+  (`GET /sandbox/webhooks/{name}`); `?answers=500,410` makes it answer its first
+  requests with those statuses, as a failing receiver does.
 
-Each platform's 429 comes from a sandbox fault on its path (`/sandbox/faults` with
+The sink takes faults too (a receiver answering 500 or 410, or hanging). Each
+platform's 429 comes from a sandbox fault on its path (`/sandbox/faults` with
 `status: 429` and `retryAfter`), in its own shape: Discord's `retry_after` in the body
 and the header, Telegram's `parameters.retry_after`. `/sandbox/discord/webhooks` and
 `/sandbox/telegram/bots` make targets to deliver to, and list what each received.
@@ -56,9 +58,16 @@ class Received:
     headers: dict[str, str]
     body: str
     at: float
+    status: int = 200  # what the sink answered
 
     def output(self) -> dict[str, Any]:
-        return {"method": self.method, "headers": self.headers, "body": self.body, "at": self.at}
+        return {
+            "method": self.method,
+            "headers": self.headers,
+            "body": self.body,
+            "at": self.at,
+            "status": self.status,
+        }
 
 
 @dataclass
@@ -97,6 +106,8 @@ def platform_error(path: str, status: int, retry_after: float | None) -> dict[st
                 "parameters": {"retry_after": wait},
             }
         return {"ok": False, "error_code": status, "description": f"Sandbox fault: HTTP {status}"}
+    if path.startswith("/sandbox/webhooks/"):
+        return {"error": f"Sandbox fault: HTTP {status}"}
     return None
 
 
@@ -219,16 +230,22 @@ def create_channels_admin(state: ChannelsState) -> APIRouter:
         bot = state.telegram.get(token)
         return {"messages": list(bot.messages) if bot else []}
 
-    @router.api_route("/webhooks/{name}", methods=["POST", "PUT"], status_code=200)
-    async def sink(name: str, request: Request) -> dict[str, bool]:
+    @router.api_route("/webhooks/{name}", methods=["POST", "PUT"], response_model=None)
+    async def sink(name: str, request: Request, answers: str = "") -> JSONResponse:
+        """Record the request; `?answers=500,410` answers the sink's first requests
+        with those statuses (a receiver that fails), then 200."""
+        got = state.sink.setdefault(name, [])
+        planned = [int(a) for a in answers.split(",") if a.strip().isdigit()]
+        status = planned[len(got)] if len(got) < len(planned) else 200
         received = Received(
             request.method,
             dict(request.headers),
             (await request.body()).decode("utf-8", "replace"),
             time.time(),
+            status,
         )
-        state.sink.setdefault(name, []).append(received)
-        return {"received": True}
+        got.append(received)
+        return JSONResponse({"received": status < 400}, status_code=status)
 
     @router.get("/webhooks/{name}")
     async def sink_received(name: str) -> dict[str, list[dict[str, Any]]]:

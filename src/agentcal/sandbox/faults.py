@@ -108,7 +108,10 @@ class FaultMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith("/sandbox/"):
+        # The sandboxes' own admin routes take no faults; the webhook sink does, as a
+        # receiver that fails, stalls or rate-limits.
+        admin = path.startswith("/sandbox/") and not path.startswith("/sandbox/webhooks/")
+        if scope["type"] != "http" or admin:
             await self.app(scope, receive, send)
             return
         header = dict(scope["headers"]).get(b"x-sandbox-fault")
