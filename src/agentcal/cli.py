@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 import agentcal.models  # noqa: F401 - every model mapped, for key rotation
-from agentcal import __version__
+from agentcal import __version__, log
 from agentcal.crypto import rotation
 from agentcal.crypto.keyring import Keyring, SecretKeyError, generate_key, load_keyring
 from agentcal.db import migrate
@@ -325,6 +325,7 @@ def worker(
     settings = Settings()
     if concurrency is not None:
         settings = settings.model_copy(update={"notification_concurrency": concurrency})
+    log.configure(settings.log_level, settings.log_format)
 
     async def run() -> None:
         engine = await _open_existing(settings)

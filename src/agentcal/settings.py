@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse_many
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,6 +69,17 @@ class Settings(BaseSettings):
         if not waits or min(waits) < 0:
             raise ValueError("give the seconds between attempts, e.g. '10,30,120,600,3600'")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        # A claim must outlive the longest attempt, or another worker would take it
+        # over mid-send and the receiver would get the notification twice.
+        if self.notification_lease_seconds <= self.notification_timeout_seconds + 1:
+            raise ValueError(
+                "AGENTCAL_NOTIFICATION_LEASE_SECONDS must exceed "
+                "AGENTCAL_NOTIFICATION_TIMEOUT_SECONDS by more than a second"
+            )
+        return self
 
     @property
     def notification_retry_waits(self) -> tuple[float, ...]:

@@ -17,8 +17,8 @@ from agentcal.settings import Settings
 FAST: dict[str, Any] = {
     "notification_retry_seconds": "0.3,0.5",
     "notification_poll_seconds": 0.5,
-    "notification_lease_seconds": 3.0,
-    "notification_timeout_seconds": 3.0,
+    "notification_lease_seconds": 4.0,
+    "notification_timeout_seconds": 2.0,
 }
 
 
@@ -34,9 +34,7 @@ def lab(app: FastAPI, settings: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture
-async def start_worker(
-    app: FastAPI, settings: Settings
-) -> AsyncIterator[Callable[..., Worker]]:
+async def start_worker(app: FastAPI, settings: Settings) -> AsyncIterator[Callable[..., Worker]]:
     """Start workers on the app's database (private targets allowed unless told);
     every one is stopped when the test ends."""
     started: list[Worker] = []

@@ -58,7 +58,8 @@ async def test_a_booking_reaches_the_webhook_signed_with_the_functions_secret(
 ) -> None:
     start_worker()
     function = await notifying(tenant, sandbox, "webhook", sink_url(sandbox, "signed"))
-    assert function.secret is not None and function.secret.startswith("whsec_")
+    assert function.secret is not None
+    assert function.secret.startswith("whsec_")
     booked = await function.book("10:00")
     assert booked["notifications"][0]["event"] == "booking.created"
 
@@ -86,7 +87,11 @@ async def test_a_booking_reaches_the_webhook_signed_with_the_functions_secret(
     assert listed["attempts"] == 1
     assert listed["lastError"] is None
     assert listed["nextAttemptAt"] is None
-    assert delivery.headers["webhook-id"] == listed["webhookId"] == f"msg_{uuid.UUID(listed['id']).hex}"
+    assert (
+        delivery.headers["webhook-id"]
+        == listed["webhookId"]
+        == f"msg_{uuid.UUID(listed['id']).hex}"
+    )
 
 
 async def test_cancel_and_move_are_notified_with_their_events(
@@ -208,7 +213,9 @@ async def test_a_gone_receiver_ends_dead_and_redelivery_sends_it_again(
     attempts = _received(sandbox, "gone")
     assert [a.status for a in attempts] == [410, 200]
     assert {a.headers["webhook-id"] for a in attempts} == {delivered["webhookId"]}
-    assert (await tenant.api.post("/api/v1/notifications/" + str(uuid.uuid4()) + "/redeliver")).status_code == 404
+    assert (
+        await tenant.api.post("/api/v1/notifications/" + str(uuid.uuid4()) + "/redeliver")
+    ).status_code == 404
 
 
 async def test_a_rotated_secret_signs_what_is_sent_after_it(
@@ -219,7 +226,8 @@ async def test_a_rotated_secret_signs_what_is_sent_after_it(
     rotated = await tenant.api.post(f"/api/v1/functions/{function.function_id}/notification-secret")
     assert rotated.status_code == 200, rotated.text
     new = rotated.json()["googleCalendarPlugin"][0]["notificationSecret"]
-    assert new.startswith("whsec_") and new != old
+    assert new.startswith("whsec_")
+    assert new != old
     shown = await tenant.api.get(f"/api/v1/functions/{function.function_id}")
     assert shown.json()["googleCalendarPlugin"][0]["notificationSecret"] == "whsec_" + "*" * 16
     start_worker()
@@ -262,9 +270,7 @@ async def test_a_booking_reaches_discord_as_text_and_as_an_embed(
     await text.book("10:00")
     booked = await embed.book("11:00")
     webhooks = sandbox.state.channels.discord
-    await wait_until(
-        lambda: all(len(webhooks[h["id"]].messages) == 1 for h in hooks), timeout=10
-    )
+    await wait_until(lambda: all(len(webhooks[h["id"]].messages) == 1 for h in hooks), timeout=10)
     [plain] = webhooks[hooks[0]["id"]].messages
     assert plain["content"] == "@everyone Maria Silva"  # sent, but pinging nobody
     [rich] = webhooks[hooks[1]["id"]].messages

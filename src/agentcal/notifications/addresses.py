@@ -54,8 +54,9 @@ def forbidden_kind(address: IPAddress) -> str | None:
     """What kind of forbidden address this is ("loopback", "private", …), or None."""
     if isinstance(address, ipaddress.IPv6Address):
         inner = embedded_ipv4(address)
-        if inner is not None and (kind := forbidden_kind(inner)):
-            return f"{kind} (inside an IPv6 address)"
+        if inner is not None:  # it reaches the IPv4 address: judged as that address
+            kind = forbidden_kind(inner)
+            return f"{kind} (inside an IPv6 address)" if kind else None
     if address in _METADATA:
         return "cloud metadata"
     for kind in ("loopback", "link_local", "multicast", "unspecified", "private", "reserved"):

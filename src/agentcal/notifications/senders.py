@@ -21,6 +21,7 @@ bot token and chat.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -117,6 +118,15 @@ class Senders:
         await self._platforms.aclose()
 
     async def send(self, destination: Destination, webhook_id: str, payload: str) -> Sent:
+        """One attempt, over within the time-out as a whole (httpx's time-outs bound each
+        read and write, not a receiver dripping its answer): a claim outlives it."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._send(destination, webhook_id, payload)
+        except TimeoutError:
+            return Sent("retry", f"no answer within {self._timeout:g} s")
+
+    async def _send(self, destination: Destination, webhook_id: str, payload: str) -> Sent:
         channel = destination.channel
         try:
             if channel == "webhook":

@@ -174,6 +174,11 @@ class Worker:
                 reason = f"gave up after {row.attempts} attempts: {reason}"
             kept = await outbox.failed(self._engine, row, channel, reason, retry_at)
         DELIVERIES.labels(channel, outcome).inc()
+        if not kept:
+            log.warning(
+                "a notification's claim lapsed during its attempt; another worker had it",
+                notification_id=str(row.id),
+            )
         log.info(
             "notification attempt",
             notification_id=str(row.id),

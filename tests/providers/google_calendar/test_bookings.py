@@ -637,7 +637,7 @@ async def test_booking_changes_state_the_functions_notification_settings(
         sandbox,
         notificationType="webhook",
         notificationContentType="json",
-        notificationContent="{\"text\": \"{{title}} with {{attendeeName}}\"}",
+        notificationContent='{"text": "{{title}} with {{attendeeName}}"}',
         notificationTarget="https://hooks.example.com/agentcal",
         notificationDelayMs=250,
         notificationWaitForSpeech=1500,
