@@ -45,6 +45,7 @@ SECTIONS = (
     "Wire an agent: tools and tool calls",
     "The CLI",
     "Try the providers with no account: the sandboxes",
+    "Notifications: watch a booking arrive",
 )
 # What the README names that the test replaces: the API, the sandboxes, the venv's bin.
 README_API, README_SANDBOX = "http://127.0.0.1:8000", "http://127.0.0.1:8900"
@@ -238,6 +239,7 @@ async def test_the_google_booking_is_an_event_in_the_demo_calendar(walk_through:
     assert events == [
         (local(mon, 10), "Clinic calendar with Maria Silva"),
         (local(mon, 15), "Consultation with Maria"),
+        (local(mon, 16), "Check-up"),  # the notifications section's booking
     ]
 
 
@@ -287,3 +289,19 @@ def test_the_management_steps_answer_as_the_readme_says(walk_through: Run) -> No
     assert problem["status"] == 422
     fields = {e["field"] for e in problem["errors"]}
     assert fields == {"unitId", "timezone", "checkAvailabilityEnabled", "unityId"}
+
+
+def test_the_booking_s_webhook_arrived_signed(walk_through: Run) -> None:
+    """The in-process worker of `serve` delivered the notification to the sandbox's sink,
+    and the secret shown once verifies its signature."""
+    delivery = json.loads(walk_through.output_of("for _ in $(seq 50); do"))
+    assert delivery["status"] == "delivered"
+    assert delivery["attempts"] == 1
+    received = json.loads(walk_through.output_of("startswith(\"webhook-\")"))
+    assert received["headers"]["webhook-id"] == delivery["webhookId"]
+    data = received["body"]["data"]
+    assert data["content"].startswith("João Lima booked Check-up: Monday ")
+    assert data["content"].endswith(", 16:00 (America/Sao_Paulo)")
+    assert walk_through.output_of("from standardwebhooks import Webhook").strip() == (
+        "verified: booking.created"
+    )

@@ -341,3 +341,37 @@ async def test_telegram_refusing_the_bot_token_ends_dead(
     [dead] = await _status(function, "dead")
     assert dead["lastError"] == "Telegram refused the message: Unauthorized"
     assert "AAHnotarealbottoken" not in json.dumps(await function.listed())
+
+
+async def test_metrics_count_deliveries_and_measure_the_outbox(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    sandbox: SandboxServer,
+    lab: Settings,
+    start_worker: StartWorker,
+) -> None:
+    from agentcal.notifications import outbox
+
+    def delivered_count(text: str) -> float:
+        line = 'agentcal_notification_deliveries_total{channel="webhook",outcome="delivered"}'
+        found = [ln for ln in text.splitlines() if ln.startswith(line)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = delivered_count((await client.get("/metrics")).text)
+    waiting = await notifying(
+        tenant, sandbox, "webhook", sink_url(sandbox, "metered"), notificationDelayMs=600_000
+    )
+    await waiting.book("10:00")  # due in ten minutes: pending, not late
+    await outbox.measure(app.state.engine)
+    text = (await client.get("/metrics")).text
+    assert "agentcal_outbox_depth 1.0" in text
+    assert "agentcal_outbox_oldest_pending_seconds 0.0" in text
+
+    start_worker()
+    function = await notifying(tenant, sandbox, "webhook", sink_url(sandbox, "metered-now"))
+    await function.book("11:00")
+    await _status(function, "delivered")
+    after = (await client.get("/metrics")).text
+    assert delivered_count(after) == before + 1
+    assert sandbox.url not in after  # targets never reach the metrics
