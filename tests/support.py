@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -24,6 +25,13 @@ from agentcal.db.engine import utcnow
 from agentcal.runtime.models import IdempotencyRecord
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def next_monday() -> date:

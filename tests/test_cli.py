@@ -39,6 +39,7 @@ from tests.factories import (
     calcom_body,
     google_function_body,
 )
+from tests.support import free_port
 
 runner = CliRunner()
 
@@ -481,17 +482,9 @@ async def test_rotate_keys_without_the_old_key_fails_and_changes_nothing(
         assert API_KEY.open(Keyring.from_text(secret_key), row) == CALCOM_API_KEY
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_with_no_configuration_creates_its_embedded_default(tmp_path: Path) -> None:
     """First start: data dir, SQLite in WAL mode, migrations and a private key file."""
-    port = _free_port()
+    port = free_port()
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCAL_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentcal", "serve", "--port", str(port)],
@@ -540,7 +533,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 def test_sandbox_command_serves_the_demo_accounts(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentcal", "sandbox", "--port", str(port)],
         cwd=tmp_path,
@@ -562,7 +555,7 @@ def test_sandbox_command_serves_the_demo_accounts(tmp_path: Path) -> None:
 
 def test_serve_with_sandbox_points_the_providers_at_it(tmp_path: Path) -> None:
     """`serve --sandbox`: the API reads event types live from the sandbox it started."""
-    port, sandbox_port = _free_port(), _free_port()
+    port, sandbox_port = free_port(), free_port()
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCAL_")}
     cmd = [
         sys.executable,

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,16 +38,10 @@ from tests.conftest import SandboxServer
 from tests.factories import Tenant, calcom_body
 from tests.providers.calcom.support import calcom_user
 from tests.providers.google_calendar.functions_support import link_google_function
-from tests.support import next_monday, wait_until
+from tests.support import free_port, next_monday, wait_until
 
 # What the lease promises: a dead process's claim is taken over within this.
 TAKEOVER_SECONDS = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -85,7 +78,7 @@ class Servers:
 
     async def start(self, workers: int = 1) -> Server:
         """A server, once every one of its workers has started its app."""
-        port = _free_port()
+        port = free_port()
         log = self.directory / f"serve-{len(self.started)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ import httpx
 import pytest
 from markdown_it import MarkdownIt
 
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -100,12 +99,6 @@ class Run:
         found = [i for i, block in enumerate(self.blocks) if fragment in block.source]
         assert len(found) == 1, f"{len(found)} README blocks hold {fragment!r}; update the test"
         return self.outputs[found[0]]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def script(blocks: list[Block], api: str, sandbox: str, bin_dir: Path) -> str:
@@ -297,7 +290,7 @@ def test_the_booking_s_webhook_arrived_signed(walk_through: Run) -> None:
     delivery = json.loads(walk_through.output_of("for _ in $(seq 50); do"))
     assert delivery["status"] == "delivered"
     assert delivery["attempts"] == 1
-    received = json.loads(walk_through.output_of("startswith(\"webhook-\")"))
+    received = json.loads(walk_through.output_of('startswith("webhook-")'))
     assert received["headers"]["webhook-id"] == delivery["webhookId"]
     data = received["body"]["data"]
     assert data["content"].startswith("João Lima booked Check-up: Monday ")

@@ -311,6 +311,10 @@ def worker(
             min=1, max=256, help="Notifications sent at once (AGENTCAL_NOTIFICATION_CONCURRENCY)."
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics."),
+    ] = None,
 ) -> None:
     """Deliver queued notifications until stopped.
 
@@ -326,6 +330,10 @@ def worker(
     if concurrency is not None:
         settings = settings.model_copy(update={"notification_concurrency": concurrency})
     log.configure(settings.log_level, settings.log_format)
+    if metrics_port is not None:
+        import prometheus_client
+
+        prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
 
     async def run() -> None:
         engine = await _open_existing(settings)

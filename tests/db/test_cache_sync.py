@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from agentcal.settings import Settings
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.runtime.support import CHECK, bot_with_own_calcom_user
-from tests.support import next_monday
+from tests.support import free_port, next_monday
 
 PROMPT = 2.0  # seconds within which a change must show on the other replica
 # Set-up changes notify too: a replica must have handled them before it caches, so that
@@ -36,12 +35,6 @@ PROMPT = 2.0  # seconds within which a change must show on the other replica
 MARKER = "agentcal_test_sync_marker"
 _NOTIFY = text("SELECT pg_notify(:channel, :tables)")
 _ENV: dict[str, str] = {}  # the replicas' environment, for CLI commands beside them
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +61,7 @@ def replica_urls(
     urls, processes = [], []
     try:
         for _ in range(2):
-            port = _free_port()
+            port = free_port()
             data_dir = tmp_path_factory.mktemp("replica")
             processes.append(
                 subprocess.Popen(
