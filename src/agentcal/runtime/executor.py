@@ -9,7 +9,8 @@ A call's life:
    parsed by the action's model (→ `invalid_arguments`) and the provider's handler runs
    inside one 15 s budget (`providers.http.call_budget`);
 4. every outcome of step 3, failures included, becomes a `ToolResult`, an audit record
-   and, with an id, the stored result a repeat replays. Until then the claim's lease is
+   and, with an id, the stored result a repeat replays; a booking change's notification
+   goes to the outbox in that same transaction. Until then the claim's lease is
    renewed (`idempotency.Lease`): a repeat waits for a live call, and takes over only
    the claim of a process that died.
 
