@@ -375,3 +375,29 @@ async def test_metrics_count_deliveries_and_measure_the_outbox(
     after = (await client.get("/metrics")).text
     assert delivered_count(after) == before + 1
     assert sandbox.url not in after  # targets never reach the metrics
+
+
+async def test_a_webhook_s_retry_after_is_honoured(
+    tenant: Tenant, sandbox: SandboxServer, lab: Settings, start_worker: StartWorker
+) -> None:
+    start_worker()
+    sandbox.state.faults.rules.append(
+        Fault(path_prefix="/sandbox/webhooks/busy", status=429, retry_after=1.0)
+    )
+    function = await notifying(tenant, sandbox, "webhook", sink_url(sandbox, "busy"))
+    await function.book("10:00")
+    [listed] = await _status(function, "delivered")
+    assert listed["attempts"] == 2
+    assert _seconds(listed["deliveredAt"]) - _seconds(listed["createdAt"]) >= 1.0
+
+
+async def test_a_receiver_that_never_answers_is_tried_again_after_the_time_out(
+    tenant: Tenant, sandbox: SandboxServer, lab: Settings, start_worker: StartWorker
+) -> None:
+    start_worker(notification_timeout_seconds=0.5)
+    sandbox.state.faults.rules.append(Fault(path_prefix="/sandbox/webhooks/silent", hang=True))
+    function = await notifying(tenant, sandbox, "webhook", sink_url(sandbox, "silent"))
+    await function.book("10:00")
+    [listed] = await _status(function, "delivered")
+    assert listed["attempts"] == 2
+    assert len(_received(sandbox, "silent")) == 1  # the hung attempt never reached the sink
