@@ -1,8 +1,8 @@
 """Where a notification goes, per `notificationType`, and the shape each target must have.
 
-Delivery (and the refusal of private addresses, which needs DNS at send time) lives
-with the worker; here the target is only checked for form when it is configured. Each
-form is one regular expression, so that the API document states exactly what is
+Here the target is checked for form when it is configured; the address guard
+(`addresses`) refuses forbidden hosts, literally when saved and resolved when sent.
+Each form is one regular expression, so that the API document states exactly what is
 checked (`TARGET_PATTERNS`).
 """
 
