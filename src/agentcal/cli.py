@@ -179,13 +179,13 @@ async def _bring_up_to_date(settings: Settings, engine: AsyncEngine) -> None:
         await _apply_migrations(engine)
 
 
-async def _open_existing(settings: Settings) -> AsyncEngine:
+async def _open_existing(settings: Settings, **engine_options: Any) -> AsyncEngine:
     """An engine on the existing agentcal database, brought to the latest migration.
 
     Every command but `serve` and `migrate` uses it: run from the wrong directory, they
     would otherwise create an empty database there and answer from it.
     """
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, **engine_options)
     try:
         await _bring_up_to_date(settings, engine)
     except BaseException:
@@ -336,7 +336,12 @@ def worker(
         prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
 
     async def run() -> None:
-        engine = await _open_existing(settings)
+        options: dict[str, Any] = {}
+        if sqlite_file(settings.resolved_database_url) is None:
+            # A connection for each send's lookup and record, kept open: connections
+            # opened and closed per delivery cost more than the delivery's own work.
+            options = {"pool_size": settings.notification_concurrency + 2, "max_overflow": 4}
+        engine = await _open_existing(settings, **options)
         keyring = _keyring(settings)
         delivering = deliveries.worker(settings, engine, create_sessionmaker(engine), keyring)
         stop = asyncio.Event()

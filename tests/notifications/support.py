@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from agentcal.db.engine import session_scope
+from agentcal.db.engine import session_scope, utcnow
+from agentcal.notifications import outbox
+from agentcal.notifications.events import BookingFacts, Notification
 from agentcal.notifications.models import NotificationRecord
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
@@ -87,3 +90,17 @@ def sink_url(sandbox: SandboxServer, name: str) -> str:
 async def rows(app: FastAPI) -> list[NotificationRecord]:
     async with session_scope(app.state.sessionmaker) as session:
         return list(await session.scalars(select(NotificationRecord)))
+
+
+async def enqueue_many(app: FastAPI, tenant: Tenant, function_id: str, count: int) -> None:
+    """`count` notifications of a booking, due now, straight into the outbox."""
+    now = utcnow()
+    facts = BookingFacts("evt", now + timedelta(days=1), now + timedelta(days=1, hours=1), "UTC")
+    notification = Notification("booking.created", "webhook", "text", 0, 0, facts)
+    origin = outbox.Origin(
+        uuid.UUID(tenant.institution_id), "google_calendar", uuid.UUID(function_id), None, now
+    )
+    async with app.state.engine.begin() as connection:
+        await outbox.enqueue(
+            connection, app.state.keyring, origin, [notification] * count, give_up_after=3600
+        )

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fastapi import FastAPI
+
 from agentcal.db.engine import utcnow
-from agentcal.notifications.outbox import next_attempt
+from agentcal.notifications.outbox import claim, next_attempt
+from tests.conftest import SandboxServer
+from tests.factories import Tenant
+from tests.notifications.support import enqueue_many, notifying, sink_url
 
 WAITS = (10.0, 30.0, 120.0, 600.0, 3600.0)
 
@@ -31,3 +36,19 @@ def test_a_receivers_wait_outranks_the_schedule() -> None:
 
 def test_past_the_give_up_time_there_is_no_next_attempt() -> None:
     assert next_attempt(3, WAITS, utcnow() + timedelta(seconds=60)) is None
+
+
+async def test_a_claim_takes_no_more_than_its_limit(
+    app: FastAPI, tenant: Tenant, sandbox: SandboxServer, lab: object
+) -> None:
+    """On PostgreSQL a plain `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be planned
+    as a nested loop that re-runs the subquery and claims every due row."""
+    function = await notifying(tenant, sandbox, "webhook", sink_url(sandbox, "limited"))
+    await enqueue_many(app, tenant, function.function_id, 60)
+    engine, keyring = app.state.engine, app.state.keyring
+    first = await claim(engine, keyring, 5, lease=30)
+    second = await claim(engine, keyring, 50, lease=30)
+    assert len(first) == 5
+    assert len(second) == 50
+    assert not {r.id for r in first} & {r.id for r in second}
+    assert len(await claim(engine, keyring, 50, lease=30)) == 5

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agentcal.notifications import templates
-from agentcal.notifications.events import BookingFacts
+from agentcal.notifications.events import BookingFacts, EventType
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.providers.google_calendar.functions_support import body_for, error_fields
@@ -27,10 +28,14 @@ FACTS = BookingFacts(
 )
 
 
+def render(
+    template: str | None, content_type: str, event: EventType, facts: BookingFacts, locale: str
+) -> Any:
+    return templates.render(template, content_type, event, templates.values(event, facts, locale))
+
+
 def test_start_and_end_read_as_local_time_with_the_zone_named() -> None:
-    text = templates.render(
-        "{{start}} to {{ end }}; {{startIso}}", "text", "booking.created", FACTS, "en"
-    )
+    text = render("{{start}} to {{ end }}; {{startIso}}", "text", "booking.created", FACTS, "en")
     assert text == (
         "Monday 7 December 2026, 09:00 (America/Sao_Paulo) to "
         "Monday 7 December 2026, 09:30 (America/Sao_Paulo); 2026-12-07T09:00:00-03:00"
@@ -38,14 +43,14 @@ def test_start_and_end_read_as_local_time_with_the_zone_named() -> None:
 
 
 def test_dates_follow_the_language() -> None:
-    text = templates.render("{{start}}", "text", "booking.created", FACTS, "pt_BR")
+    text = render("{{start}}", "text", "booking.created", FACTS, "pt_BR")
     assert text == "segunda-feira, 7 de dezembro de 2026, 09:00 (America/Sao_Paulo)"
 
 
 def test_an_unknown_fact_renders_empty_and_defaults_read_per_event() -> None:
     bare = BookingFacts("evt1", FACTS.start, FACTS.end, "UTC")
-    assert templates.render("[{{meetLink}}]", "text", "booking.created", bare, "en") == "[]"
-    cancelled = templates.render(None, "text", "booking.cancelled", FACTS, "en")
+    assert render("[{{meetLink}}]", "text", "booking.created", bare, "en") == "[]"
+    cancelled = render(None, "text", "booking.cancelled", FACTS, "en")
     assert cancelled.startswith("Booking cancelled: Consulta with Maria Silva, Monday")
 
 
@@ -67,9 +72,7 @@ def test_unknown_placeholders_are_named(template: str, named: str) -> None:
 @given(st.text(max_size=60))
 def test_values_never_change_a_json_documents_shape(name: str) -> None:
     facts = BookingFacts("evt", FACTS.start, FACTS.end, "UTC", attendee_name=name)
-    content = templates.render(
-        '{"to": "{{attendeeName}}", "n": [1]}', "json", "booking.created", facts, "en"
-    )
+    content = render('{"to": "{{attendeeName}}", "n": [1]}', "json", "booking.created", facts, "en")
     assert content == {"to": name, "n": [1]}
     json.dumps(content)
 

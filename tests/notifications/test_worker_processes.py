@@ -8,10 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +17,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from agentcal.db.engine import utcnow
-from agentcal.notifications import outbox
-from agentcal.notifications.events import BookingFacts, Notification
 from agentcal.notifications.models import NotificationRecord
 from agentcal.notifications.worker import Worker
 from agentcal.sandbox.faults import Fault
 from agentcal.settings import Settings
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
-from tests.notifications.support import notifying, rows, sink_url
+from tests.notifications.support import enqueue_many, notifying, rows, sink_url
 from tests.support import wait_until
 
 # Short, so that a killed worker's claim returns quickly; an attempt ends well within it.
@@ -163,7 +158,7 @@ async def test_two_workers_deliver_500_notifications_each_exactly_once(
         "AGENTCAL_NOTIFICATION_TIMEOUT_SECONDS": "10",
     }
     pair = [await workers.start(**roomy), await workers.start(**roomy)]
-    await _enqueue(app, tenant, function.function_id, 500)
+    await enqueue_many(app, tenant, function.function_id, 500)
 
     received = sandbox.state.channels.sink
     await wait_until(lambda: len(received.get("many", [])) >= 500, timeout=60, interval=0.1)
@@ -181,19 +176,6 @@ async def test_two_workers_deliver_500_notifications_each_exactly_once(
     shares = [w.output().count('"outcome": "delivered"') for w in pair]
     assert sum(shares) == 500, shares
     assert min(shares) > 0, shares  # both took part
-
-
-async def _enqueue(app: FastAPI, tenant: Tenant, function_id: str, count: int) -> None:
-    now = utcnow()
-    facts = BookingFacts("evt", now + timedelta(days=1), now + timedelta(days=1, hours=1), "UTC")
-    notification = Notification("booking.created", "webhook", "text", 0, 0, facts)
-    origin = outbox.Origin(
-        uuid.UUID(tenant.institution_id), "google_calendar", uuid.UUID(function_id), None, now
-    )
-    async with app.state.engine.begin() as connection:
-        await outbox.enqueue(
-            connection, app.state.keyring, origin, [notification] * count, give_up_after=3600
-        )
 
 
 async def test_a_stopped_worker_finishes_the_delivery_it_is_making(

@@ -94,6 +94,9 @@ def document(origin: Origin, notification: Notification) -> dict[str, Any]:
     facts = notification.booking
     assert facts is not None  # only booking changes are enqueued
     known = templates.values(notification.event, facts, notification.locale)
+    content = templates.render(
+        notification.template, notification.content_type, notification.event, known
+    )
     return {
         "type": notification.event,
         "timestamp": iso_millis(origin.at),
@@ -107,13 +110,7 @@ def document(origin: Origin, notification: Notification) -> dict[str, Any]:
             "attendeeEmail": facts.attendee_email,
             "title": facts.title,
             "meetLink": facts.meet_link,
-            "content": templates.render(
-                notification.template,
-                notification.content_type,
-                notification.event,
-                facts,
-                notification.locale,
-            ),
+            "content": content,
         },
     }
 
@@ -194,16 +191,22 @@ async def claim(engine: AsyncEngine, keyring: Keyring, limit: int, lease: float)
     """Take up to `limit` due rows for `lease` seconds, oldest due first."""
     now = utcnow()
     claim_id = uuid.uuid4()
+    # Materialised, so that PostgreSQL runs the limited, locking selection once: as a
+    # plain `IN (subquery)` its planner may re-run the subquery per row of a nested
+    # loop and claim every due row, whatever the limit (seen with few rows in its
+    # statistics). SQLite ignores FOR UPDATE; it serialises writers anyway.
     due = (
         select(_TABLE.c.id)
         .where(_due(now))
         .order_by(_TABLE.c.due_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers anyway
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")
     )
     statement = (
         update(_TABLE)
-        .where(_TABLE.c.id.in_(due.scalar_subquery()), _due(now))
+        .where(_TABLE.c.id.in_(select(due.c.id)), _due(now))
         .values(
             claim_id=claim_id,
             lease_expires_at=now + timedelta(seconds=lease),
@@ -306,7 +309,8 @@ def next_attempt(
 
 
 async def next_due(engine: AsyncEngine) -> datetime | None:
-    """When the earliest pending row falls due (or its lease lapses), for an idle worker."""
+    """When the earliest pending row falls due (or its lease lapses): a read, so an idle
+    worker looks without taking SQLite's write lock."""
     query = select(func.min(func.coalesce(_TABLE.c.lease_expires_at, _TABLE.c.due_at))).where(
         _TABLE.c.status == PENDING
     )

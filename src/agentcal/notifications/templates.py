@@ -121,11 +121,9 @@ def _in_strings(document: Any, known: dict[str, str]) -> Any:
     return document
 
 
-def render(
-    template: str | None, content_type: str, event: EventType, facts: BookingFacts, locale: str
-) -> Any:
-    """The content: a string for `text`, the JSON document for `json`."""
-    known = values(event, facts, locale)
+def render(template: str | None, content_type: str, event: EventType, known: dict[str, str]) -> Any:
+    """The content: a string for `text`, the JSON document for `json`; `known` is what
+    `values` gives for the booking."""
     if content_type == "json":
         return _in_strings(json.loads(template or DEFAULT_JSON), known)
     return _substitute(template or DEFAULT_TEXT[event], known).strip()

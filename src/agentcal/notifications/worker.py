@@ -21,7 +21,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agentcal.crypto.keyring import Keyring
@@ -97,28 +96,14 @@ class Worker:
 
     async def _round(self) -> None:
         """Claim what fits, then wait for a reason to look again."""
-        settings = self._settings
         self._wake.clear()
-        wait = settings.notification_poll_seconds
         try:
-            if time.monotonic() - self._measured > MEASURE_EVERY:
-                self._measured = time.monotonic()
-                await outbox.measure(self._engine)
-            free = settings.notification_concurrency - len(self._inflight)
-            if free > 0:
-                rows = await outbox.claim(
-                    self._engine, self._keyring, free, settings.notification_lease_seconds
-                )
-                for row in rows:
-                    task = asyncio.create_task(self._deliver(row))
-                    self._inflight[task] = row
-                    task.add_done_callback(self._done)
-                if len(rows) == free:
-                    return  # perhaps more are due: look again once a slot frees
-                if not rows and (due := await outbox.next_due(self._engine)) is not None:
-                    wait = min(wait, max((due - utcnow()).total_seconds(), 0.0))
-        except (DBAPIError, OSError):
+            wait = await self._claim_due()
+        except Exception:  # the database gone or its pool exhausted: never the loop's end
             log.warning("cannot reach the database to deliver notifications", exc_info=True)
+            wait = self._settings.notification_poll_seconds
+        if wait == 0:
+            return
         waiters = {asyncio.ensure_future(self._wake.wait())}
         try:
             await asyncio.wait(
@@ -127,6 +112,37 @@ class Worker:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+    async def _claim_due(self) -> float:
+        """Start sending what is due; answer how long to wait before looking again (0:
+        look again at once)."""
+        settings = self._settings
+        if time.monotonic() - self._measured > MEASURE_EVERY:
+            self._measured = time.monotonic()
+            await outbox.measure(self._engine)
+        free = settings.notification_concurrency - len(self._inflight)
+        # Claims come in batches (each claim is a transaction): while sends are under
+        # way, wait until half the slots are free. In-flight sends take milliseconds.
+        if free == 0 or (self._inflight and free < settings.notification_concurrency // 2):
+            return settings.notification_poll_seconds
+        # A read first: an idle worker then never takes SQLite's write lock to find
+        # that nothing is due.
+        due = await outbox.next_due(self._engine)
+        if due is None:
+            return settings.notification_poll_seconds
+        ahead = (due - utcnow()).total_seconds()
+        if ahead > 0:
+            return min(settings.notification_poll_seconds, ahead)
+        rows = await outbox.claim(
+            self._engine, self._keyring, free, settings.notification_lease_seconds
+        )
+        for row in rows:
+            task = asyncio.create_task(self._deliver(row))
+            self._inflight[task] = row
+            task.add_done_callback(self._done)
+        # All it asked for: more may be due (looked for once half the slots are free).
+        # Fewer: the rest are claimed by others or not due yet.
+        return 0 if len(rows) == free else settings.notification_poll_seconds
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
@@ -146,7 +162,7 @@ class Worker:
             sent = Sent("retry", "internal error in agentcal; see its log")
         try:
             await self._record(row, channel, sent)
-        except (DBAPIError, OSError):
+        except Exception:  # the database, or its pool, failed us: the lease brings it back
             log.warning(
                 "could not record a notification attempt; it returns after its lease",
                 notification_id=str(row.id),
@@ -201,5 +217,5 @@ class Worker:
         await asyncio.gather(*pending, return_exceptions=True)
         try:
             await outbox.release(self._engine, unfinished)
-        except (DBAPIError, OSError):
+        except Exception:
             log.warning("could not release notifications; they return after their lease")
