@@ -17,8 +17,14 @@ Two phases per configuration, with the workers started anew and idle:
 
 The delay of a notification is its first arrival at the receiver minus its row's
 `due_at` (one machine, one clock). Every run reports duplicates (a webhook-id that
-arrived twice) and missing ones; both should be 0. CPU seconds per process group are
-read from /proc to show what saturates.
+arrived twice), missing ones and rows not marked delivered; all should be 0. CPU
+seconds per process group are read from /proc to show what saturates, PostgreSQL's
+session count shows connections opened, and each worker's exit code and the errors in
+its log are reported (the log is kept when there are any).
+
+`--analyze` runs ANALYZE on the outbox after each burst is written, so that PostgreSQL
+plans the claim with statistics that know the burst (see bench/README.md for why the
+plan matters).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from support import AGENTCAL, bootstrap, free_port, wait_ready
 BENCH = Path(__file__).resolve().parent
 PG_SERVER = "postgres@127.0.0.1:5432"
 STARTED_LINE = "delivering notifications from"
+CONFIGURATIONS = {"pg1": ("pg", 1), "pg2": ("pg", 2), "sqlite1": ("sqlite", 1)}
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 # ------------------------------------------------------------------------ the receiver
@@ -93,15 +100,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
 
 
-def postgres_pids() -> list[int]:
+def backend_pids(database_name: str) -> list[int]:
+    """The PostgreSQL server processes serving `database_name` (their titles name it)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
+                title = (entry / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
-                pass
+                continue
+            if title.startswith("postgres:") and f" {database_name} " in title:
+                pids.append(int(entry.name))
     return pids
 
 
@@ -135,9 +144,13 @@ def cpu_used(before: CpuMark, after: CpuMark) -> dict[str, float]:
     return used
 
 
-def start_workers(env: dict[str, str], count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
-    """`count` `agentcal worker` processes, returned once each has said it started."""
-    workers, paths = [], []
+Workers = tuple[list[subprocess.Popen[bytes]], list[Path]]
+
+
+def start_workers(env: dict[str, str], count: int, logs: Path) -> Workers:
+    """`count` `agentcal worker` processes and their logs, once each has said it started."""
+    workers: list[subprocess.Popen[bytes]] = []
+    paths: list[Path] = []
     for i in range(count):
         path = logs / f"worker-{time.monotonic_ns()}-{i}.log"
         paths.append(path)
@@ -157,10 +170,11 @@ def start_workers(env: dict[str, str], count: int, logs: Path) -> list[subproces
     except BaseException:
         stop_workers(workers)
         raise
-    return workers
+    return workers, paths
 
 
-def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> list[int]:
+    """Stop them as an operator would (SIGTERM; killed after 30 s); their exit codes."""
     for worker in workers:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
@@ -170,6 +184,20 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+    return [worker.returncode for worker in workers]
+
+
+ERROR_MARKS = ('"level": "error"', '"level": "critical"', "Task exception was never retrieved")
+
+
+def log_errors(paths: list[Path]) -> int:
+    """Errors the workers logged (JSON lines at error level, and tasks that died)."""
+    return sum(
+        1
+        for path in paths
+        for line in path.read_text(errors="replace").splitlines()
+        if any(mark in line for mark in ERROR_MARKS)
+    )
 
 
 # ------------------------------------------------------------------------ databases
@@ -193,8 +221,11 @@ async def prepare(database: Database, target: str, key: str) -> None:
     from agentcal.providers.google_calendar.schemas import FunctionCreate
     from agentcal.providers.google_calendar.tools import KIND
 
-    subprocess.run([*AGENTCAL, "migrate"], env=database.env, check=True, capture_output=True)
-    boot = bootstrap(database.env)
+    def migrate_and_bootstrap() -> dict[str, Any]:
+        subprocess.run([*AGENTCAL, "migrate"], env=database.env, check=True, capture_output=True)
+        return bootstrap(database.env)
+
+    boot = await asyncio.to_thread(migrate_and_bootstrap)
     database.keyring = Keyring.from_text(key)
     database.engine = create_engine(database.url)
     body = FunctionCreate.model_validate(
@@ -268,15 +299,21 @@ async def enqueue(database: Database, batch: uuid.UUID, at: datetime, count: int
 
 
 async def rows_of(database: Database, batch: uuid.UUID) -> dict[str, tuple[float, str, int]]:
-    """webhook-id → (due time, status, attempts) of the batch's rows."""
+    """webhook-id → (due time, status, attempts) of the batch's rows. The due time is
+    the one written, `created_at` plus a delay of 0: a retry moves `due_at` later."""
     from sqlalchemy import select
 
     from agentcal.notifications.models import NotificationRecord as Row
 
-    query = select(Row.id, Row.due_at, Row.status, Row.attempts).where(Row.tool_call_id == batch)
+    query = select(Row.id, Row.created_at, Row.due_at, Row.status, Row.attempts).where(
+        Row.tool_call_id == batch
+    )
     async with database.engine.connect() as connection:
         rows = (await connection.execute(query)).all()
-    return {f"msg_{r.id.hex}": (r.due_at.timestamp(), r.status, r.attempts) for r in rows}
+    for row in rows:
+        if row.attempts <= 1:
+            assert row.due_at == row.created_at, "the bench writes notifications due at once"
+    return {f"msg_{r.id.hex}": (r.created_at.timestamp(), r.status, r.attempts) for r in rows}
 
 
 # ------------------------------------------------------------------------ measuring
@@ -293,14 +330,61 @@ class Phase:
     retried: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
     lead: float = 0.0  # seconds between the commit and the due time (burst only)
+    connections: int | None = None  # PostgreSQL sessions opened meanwhile (burst only)
+    held: int = 0  # the most rows seen claimed (leased) at once (burst only)
+    stray: int = 0  # arrivals of notifications from an earlier phase
 
 
-async def wait_arrivals(client: httpx.AsyncClient, expected: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while int((await client.get("/count")).text) < expected:
-        if time.monotonic() > deadline:
-            return  # reported as missing
+async def sessions_opened(database: Database) -> int | None:
+    """PostgreSQL's count of sessions ever opened to the database (None on SQLite)."""
+    from sqlalchemy import text
+
+    if database.engine.dialect.name != "postgresql":
+        return None
+    query = text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+    async with database.engine.connect() as connection:
+        return int((await connection.execute(query)).scalar_one())
+
+
+async def watch_claims(database: Database, phase: Phase, done: asyncio.Event) -> None:
+    """Sample how many rows the workers hold claimed, until `done`; keep the maximum."""
+    from sqlalchemy import func, select
+
+    from agentcal.notifications.models import NotificationRecord as Row
+
+    query = select(func.count()).where(Row.status == "pending", Row.lease_expires_at > func.now())
+    while not done.is_set():
+        async with database.engine.connect() as connection:
+            phase.held = max(phase.held, int((await connection.execute(query)).scalar_one()))
+        try:
+            await asyncio.wait_for(done.wait(), 0.25)
+        except TimeoutError:
+            pass
+
+
+@dataclass
+class Run:
+    label: str
+    burst: Phase
+    paced: Phase | None = None
+    exit_codes: list[int] = field(default_factory=list)
+    errors: int = 0
+    kept_logs: Path | None = None
+
+
+STALLED = 45.0  # seconds without an arrival: the workers have stopped delivering
+
+
+async def wait_arrivals(client: httpx.AsyncClient, expected: int) -> None:
+    """Until `expected` have arrived, or none has for `STALLED` seconds."""
+    count, progress = 0, time.monotonic()
+    while count < expected:
+        if time.monotonic() - progress > STALLED:
+            return  # the rest is reported as missing
         await asyncio.sleep(0.1)
+        now = int((await client.get("/count")).text)
+        if now > count:
+            count, progress = now, time.monotonic()
     await asyncio.sleep(0.5)  # room for a duplicate to show
 
 
@@ -319,8 +403,8 @@ async def settle(
     phase.not_delivered = sum(1 for _, status, _ in rows.values() if status != "delivered")
     phase.retried = sum(1 for _, _, attempts in rows.values() if attempts > 1)
     phase.delays = [first[w] - due for w, (due, _, _) in rows.items() if w in first]
-    if unknown := sum(n for w, n in counts.items() if w not in rows):
-        raise SystemExit(f"{unknown} arrivals of notifications not in this phase")
+    # A notification of an earlier phase sent again now: a duplicate, counted here.
+    phase.stray = sum(n for w, n in counts.items() if w not in rows)
 
 
 def writing_seconds(count: int) -> float:
@@ -328,15 +412,14 @@ def writing_seconds(count: int) -> float:
     sealing each document is most of it), measured on a few."""
     from agentcal.crypto.keyring import Keyring, generate_key
     from agentcal.notifications import outbox
+    from agentcal.notifications.models import PAYLOAD, NotificationRecord
 
     origin = outbox.Origin(uuid.uuid4(), "bench", uuid.uuid4(), None, datetime.now(UTC))
     keyring = Keyring.from_text(generate_key())
     sample = [notification(i) for i in range(50)]
     started = time.perf_counter()
     for item in sample:
-        outbox.PAYLOAD.seal(
-            keyring, outbox.NotificationRecord(), json.dumps(outbox.document(origin, item))
-        )
+        PAYLOAD.seal(keyring, NotificationRecord(), json.dumps(outbox.document(origin, item)))
     return (time.perf_counter() - started) / len(sample) * count
 
 
@@ -346,20 +429,36 @@ async def burst(
     count: int,
     groups: dict[str, list[int]],
     writing: float,
+    analyze: bool,
 ) -> Phase:
+    from sqlalchemy import text
+
     phase = Phase()
     batch = uuid.uuid4()
     lead = 0.5 + 2 * writing  # the commit must land before the due time
     due = datetime.now(UTC) + timedelta(seconds=lead)
     await enqueue(database, batch, due, count)
+    if analyze and database.engine.dialect.name == "postgresql":
+        async with database.engine.begin() as connection:
+            await connection.execute(text("ANALYZE notifications"))
     phase.lead = (due - datetime.now(UTC)).total_seconds()
     if phase.lead <= 0:
         raise SystemExit(f"writing {count} notifications took longer than {lead:.1f} s")
-    await asyncio.sleep(max(0.0, phase.lead - 0.05))
-    before = cpu_mark(groups | {"postgres": postgres_pids()})
-    await wait_arrivals(client, count, timeout=30 + count / 20)
-    after = cpu_mark(groups | {"postgres": postgres_pids()})
+    await asyncio.sleep(max(0.0, phase.lead - 1.0))
+    opened = await sessions_opened(database)
+    await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds() - 0.05))
+    backends = database.url.rsplit("/", 1)[1]
+    before = cpu_mark(groups | {"postgres": backend_pids(backends)})
+    done = asyncio.Event()
+    watching = asyncio.create_task(watch_claims(database, phase, done))
+    await wait_arrivals(client, count)
+    after = cpu_mark(groups | {"postgres": backend_pids(backends)})
+    done.set()
+    await watching
     await settle(client, database, batch, phase)
+    if opened is not None:
+        await asyncio.sleep(1.0)  # PostgreSQL publishes its counters about every second
+        phase.connections = (await sessions_opened(database) or 0) - opened
     phase.cpu = cpu_used(before, after)
     if phase.delays:
         phase.rate = len(phase.delays) / max(phase.delays)
@@ -376,7 +475,7 @@ async def paced(
     for i in range(count):
         await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
         await enqueue(database, batch, datetime.now(UTC), 1)
-    await wait_arrivals(client, count, timeout=30)
+    await wait_arrivals(client, count)
     await settle(client, database, batch, phase)
     return phase
 
@@ -389,7 +488,7 @@ def percentile(values: list[float], q: float) -> float:
 # ------------------------------------------------------------------------ main
 
 
-async def run(args: argparse.Namespace, workdir: Path, pg_name: str) -> list[tuple[str, Phase]]:
+async def run(args: argparse.Namespace, workdir: Path, pg_name: str) -> list[Run]:
     from agentcal.crypto.keyring import generate_key
 
     key = generate_key()
@@ -417,7 +516,7 @@ async def run(args: argparse.Namespace, workdir: Path, pg_name: str) -> list[tup
             base | {"AGENTCAL_DATABASE_URL": sqlite_url, "AGENTCAL_DATA_DIR": str(sqlite_dir)},
         ),
     }
-    configurations = [("pg", 1), ("pg", 2), ("sqlite", 1)]
+    configurations = [CONFIGURATIONS[name] for name in args.only]
 
     port = free_port()
     receiver_process = subprocess.Popen(
@@ -438,11 +537,12 @@ async def run(args: argparse.Namespace, workdir: Path, pg_name: str) -> list[tup
         ],
         env=base,
     )
-    results: list[tuple[str, Phase]] = []
+    runs: list[Run] = []
     try:
         wait_ready(f"http://127.0.0.1:{port}/count")
-        for database in databases.values():
-            await prepare(database, f"http://127.0.0.1:{port}/hooks/bench", key)
+        target = f"http://127.0.0.1:{port}/hooks/bench"
+        used = [databases[name] for name in dict.fromkeys(name for name, _ in configurations)]
+        await asyncio.gather(*(prepare(d, target, key) for d in used))
         writing = writing_seconds(args.notifications)
         client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}")
         for round_number in range(1, args.rounds + 1):
@@ -450,7 +550,7 @@ async def run(args: argparse.Namespace, workdir: Path, pg_name: str) -> list[tup
                 database = databases[name]
                 label = f"{database.label} x{count}"
                 say(f"round {round_number}: {label}: starting workers")
-                workers = start_workers(database.env, count, workdir)
+                workers, logs = start_workers(database.env, count, workdir)
                 try:
                     await asyncio.sleep(1.0)  # listeners connected, first look done: idle
                     groups = {
@@ -459,14 +559,25 @@ async def run(args: argparse.Namespace, workdir: Path, pg_name: str) -> list[tup
                         "bench": [os.getpid()],
                     }
                     say(f"round {round_number}: {label}: burst of {args.notifications}")
-                    phase = await burst(client, database, args.notifications, groups, writing)
-                    results.append((f"{label} burst", phase))
+                    phase = await burst(
+                        client, database, args.notifications, groups, writing, args.analyze
+                    )
+                    measured = Run(label, phase)
                     if args.paced_seconds > 0:
                         say(f"round {round_number}: {label}: paced at {args.paced_rate:g}/s")
-                        phase = await paced(client, database, args.paced_rate, args.paced_seconds)
-                        results.append((f"{label} paced", phase))
+                        measured.paced = await paced(
+                            client, database, args.paced_rate, args.paced_seconds
+                        )
                 finally:
-                    stop_workers(workers)
+                    codes = stop_workers(workers)
+                measured.exit_codes = codes
+                measured.errors = log_errors(logs)
+                if measured.errors or any(codes):
+                    kept = Path(tempfile.mkdtemp(prefix="agentcal-bench-logs-"))
+                    for path in logs:
+                        shutil.copy(path, kept)
+                    measured.kept_logs = kept
+                runs.append(measured)
         await client.aclose()
     finally:
         receiver_process.terminate()
@@ -474,56 +585,74 @@ async def run(args: argparse.Namespace, workdir: Path, pg_name: str) -> list[tup
         for database in databases.values():
             if database.engine is not None:
                 await database.engine.dispose()
-    return results
+    return runs
 
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def report(args: argparse.Namespace, results: list[tuple[str, Phase]]) -> None:
+def report(args: argparse.Namespace, runs: list[Run]) -> None:
     ms = 1000
-    cpus = os.cpu_count()
     print(
         f"{args.notifications} notifications per burst; paced: {args.paced_rate:g}/s for "
         f"{args.paced_seconds:g} s; worker concurrency {args.concurrency}, poll "
-        f"{args.poll:g} s, log level {args.log_level}; {cpus} CPUs; {args.rounds} round(s)"
+        f"{args.poll:g} s, log level {args.log_level}; {os.cpu_count()} CPUs; "
+        f"{args.rounds} round(s)" + ("; outbox ANALYZEd after each burst" if args.analyze else "")
     )
     print()
     header = (
-        f"{'configuration':26s} {'sent':>5s} {'deliv/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "
+        f"{'configuration':22s} {'sent':>5s} {'deliv/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "
         f"{'max ms':>8s} {'dup':>4s} {'miss':>4s} {'!deliv':>6s} {'retry':>5s}"
     )
     print(header)
     print("-" * len(header))
-    for label, p in results:
-        rate = f"{p.rate:8.0f}" if p.rate else f"{'':8s}"
-        print(
-            f"{label:26s} {p.sent:5d} {rate} {statistics.median(p.delays or [0]) * ms:8.1f} "
-            f"{percentile(p.delays, 0.99) * ms:8.1f} {max(p.delays or [0]) * ms:8.1f} "
-            f"{p.duplicates:4d} {p.missing:4d} {p.not_delivered:6d} {p.retried:5d}"
-        )
+    for r in runs:
+        for kind, p in (("burst", r.burst), ("paced", r.paced)):
+            if p is None:
+                continue
+            rate = f"{p.rate:8.0f}" if p.rate else f"{'':8s}"
+            print(
+                f"{r.label + ' ' + kind:22s} {p.sent:5d} {rate} "
+                f"{statistics.median(p.delays or [0]) * ms:8.1f} "
+                f"{percentile(p.delays, 0.99) * ms:8.1f} {max(p.delays or [0]) * ms:8.1f} "
+                f"{p.duplicates:4d} {p.missing:4d} {p.not_delivered:6d} {p.retried:5d}"
+            )
     print()
-    print("CPU during each burst, ms per delivery (wall: ms per delivery at the rate above)")
+    print("During each burst: CPU ms per delivery (wall: ms per delivery at the rate above);")
+    print("postgres: its backends alive at the end; PG sessions: connections opened;")
+    print("held: the most rows seen claimed at once (a claim takes up to --concurrency)")
     header = (
-        f"{'configuration':26s} {'wall':>6s} {'workers':>8s} {'receiver':>8s} "
-        f"{'postgres':>8s} {'bench':>6s} {'machine busy':>13s}"
+        f"{'configuration':22s} {'wall':>6s} {'workers':>8s} {'receiver':>8s} "
+        f"{'postgres':>8s} {'bench':>6s} {'machine busy':>13s} {'PG sessions':>12s} "
+        f"{'held':>5s}"
     )
     print(header)
     print("-" * len(header))
-    for label, p in results:
-        if not p.cpu:
-            continue
+    for r in runs:
+        p = r.burst
         n = max(1, len(p.delays))
+        postgres = "-" if p.connections is None else f"{p.cpu['postgres'] * ms / n:.2f}"
         print(
-            f"{label:26s} {ms / p.rate if p.rate else 0:6.2f} "
+            f"{r.label:22s} {ms / p.rate if p.rate else 0:6.2f} "
             f"{p.cpu['workers'] * ms / n:8.2f} {p.cpu['receiver'] * ms / n:8.2f} "
-            f"{p.cpu['postgres'] * ms / n:8.2f} {p.cpu['bench'] * ms / n:6.2f} "
-            f"{p.cpu['machine busy %']:12.0f}%"
+            f"{postgres:>8s} {p.cpu['bench'] * ms / n:6.2f} "
+            f"{p.cpu['machine busy %']:12.0f}% "
+            f"{'-' if p.connections is None else p.connections:>12} {p.held:5d}"
         )
-    bad = sum(p.duplicates + p.missing + p.not_delivered for _, p in results)
     print()
-    print("every notification delivered exactly once" if not bad else f"PROBLEMS: {bad}")
+    for r in runs:
+        logs = f"; logs kept in {r.kept_logs}" if r.kept_logs else ""
+        stray = sum(p.stray for p in (r.burst, r.paced) if p is not None)
+        print(
+            f"{r.label:22s} worker exit codes {r.exit_codes}, errors logged: {r.errors}, "
+            f"earlier notifications sent again: {stray}{logs}"
+        )
+    phases = [p for r in runs for p in (r.burst, r.paced) if p is not None]
+    bad = sum(p.duplicates + p.missing + p.not_delivered + p.stray for p in phases)
+    bad += sum(r.errors + sum(1 for code in r.exit_codes if code) for r in runs)
+    print()
+    print("every notification delivered exactly once, no errors" if not bad else "PROBLEMS above")
 
 
 def main() -> None:
@@ -535,19 +664,32 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="per worker")
     parser.add_argument("--poll", type=float, default=0.2, help="worker poll, seconds")
     parser.add_argument("--log-level", default="WARNING", help="of the workers")
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="ANALYZE the outbox on PostgreSQL after writing a burst (see bench/README.md)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(CONFIGURATIONS),
+        default=list(CONFIGURATIONS),
+        help="configurations to measure (default: all)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="agentcal-bench-"))
     pg_name = f"agentcal_bench_{uuid.uuid4().hex[:12]}"
-    host, port = PG_SERVER.split("@")[1].split(":")
-    pg = ["-h", host, "-p", port, "-U", PG_SERVER.split("@")[0]]
+    user, server = PG_SERVER.split("@")
+    host, port = server.split(":")
+    pg = ["-h", host, "-p", port, "-U", user]
     subprocess.run(["createdb", *pg, pg_name], check=True)
     try:
-        results = asyncio.run(run(args, workdir, pg_name))
+        runs = asyncio.run(run(args, workdir, pg_name))
     finally:
         subprocess.run(["dropdb", *pg, "--if-exists", "--force", pg_name], check=False)
         shutil.rmtree(workdir, ignore_errors=True)
-    report(args, results)
+    report(args, runs)
 
 
 if __name__ == "__main__":
