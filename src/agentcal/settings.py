@@ -65,9 +65,7 @@ class Settings(BaseSettings):
     @field_validator("notification_retry_seconds")
     @classmethod
     def _retry_seconds(cls, value: str) -> str:
-        waits = [float(part) for part in value.split(",") if part.strip()]
-        if not waits or min(waits) < 0:
-            raise ValueError("give the seconds between attempts, e.g. '10,30,120,600,3600'")
+        _waits(value)  # ValueError says what it needs
         return value
 
     @model_validator(mode="after")
@@ -83,7 +81,7 @@ class Settings(BaseSettings):
 
     @property
     def notification_retry_waits(self) -> tuple[float, ...]:
-        return tuple(float(part) for part in self.notification_retry_seconds.split(",") if part)
+        return _waits(self.notification_retry_seconds)
 
     @field_validator("rate_limit_per_token", "rate_limit_per_bot", "rate_limit_auth_failures")
     @classmethod
@@ -102,3 +100,14 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.data_dir / "secret.key"
+
+
+def _waits(text: str) -> tuple[float, ...]:
+    """`10,30,120` as seconds: finite, none negative, at least one."""
+    try:
+        waits = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        waits = ()
+    if not waits or not all(0 <= wait < float("inf") for wait in waits):
+        raise ValueError("give the seconds between attempts, e.g. '10,30,120,600,3600'")
+    return waits

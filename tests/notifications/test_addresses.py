@@ -33,6 +33,7 @@ FORBIDDEN = {
     "100.64.0.1": "non-public",  # shared address space (carrier NAT)
     "::1": "loopback",
     "::": "unspecified",
+    "fec0::1": "site-local",
     "fe80::1": "link-local",
     "fc00::1": "private",
     "ff02::1": "multicast",
@@ -73,6 +74,11 @@ LITERAL_TARGETS = [
     "http://[fe80::1]/hook",
     "https://localhost/hook",
     "http://api.localhost/hook",
+    "http://127.1/hook",  # 127.0.0.1, as the C library reads it
+    "http://2130706433/hook",  # 127.0.0.1 as one number
+    "http://0x7f.0.0.1/hook",
+    "http://017.0.0.1/hook",  # octal to some programs, decimal to others
+    "http://[fec0::1]/hook",  # site-local
 ]
 
 

@@ -15,6 +15,7 @@ are judged by that address too. Redirects are never followed.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -62,16 +63,29 @@ def forbidden_kind(address: IPAddress) -> str | None:
     for kind in ("loopback", "link_local", "multicast", "unspecified", "private", "reserved"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return "site-local"  # fec0::/10: deprecated, still private in effect
     if not address.is_global:  # shared (100.64/10), documentation, benchmarking, …
         return "non-public"
     return None
 
 
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]+|[0-9]+)(?:\.(?:0x[0-9a-f]+|[0-9]+)){0,3}", re.I)
+
+
 def _host_address(host: str) -> IPAddress | None:
+    """The address a host names literally, in any form a resolver reads as one: also
+    `127.1`, `2130706433`, `0x7f.1` (the C library's forms), which `ipaddress` does not."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return None
+        pass
+    if _NUMERIC_HOST.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def literal_problem(url: str) -> str | None:
@@ -81,8 +95,15 @@ def literal_problem(url: str) -> str | None:
         return "the target's host is localhost, which notifications may not reach"
     address = _host_address(host)
     if address is not None and (kind := forbidden_kind(address)):
-        return f"the target's host is a {kind} address, which notifications may not reach"
+        return f"the target's host is {_a(kind)} address, which notifications may not reach"
+    if _NUMERIC_HOST.fullmatch(host) and str(address) != host:
+        # `127.1`, `017.0.0.1`: read differently by different programs.
+        return "write the target's address in its usual form, four decimal numbers (a.b.c.d)"
     return None
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
@@ -100,7 +121,7 @@ def check(addresses: Iterable[IPAddress]) -> None:
     for address in addresses:
         if kind := forbidden_kind(address):
             # The kind, not the address or the host: the target is the integrator's secret.
-            raise ForbiddenTarget(f"the target's host resolves to a {kind} address")
+            raise ForbiddenTarget(f"the target's host resolves to {_a(kind)} address")
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -117,16 +138,27 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        with anyio.fail_after(timeout):
-            addresses = await resolve(host, port)
+        try:
+            with anyio.fail_after(timeout):
+                addresses = await resolve(host, port)
+        except (OSError, TimeoutError) as exc:  # no such name, no DNS answer in time
+            raise httpcore.ConnectError(f"the name did not resolve ({type(exc).__name__})") from exc
         if not addresses:
-            raise httpcore.ConnectError(f"{host} resolves to no address")
+            raise httpcore.ConnectError("the name resolves to no address")
         check(addresses)
+        # Each checked address in turn (an IPv6 one first may be unreachable here).
         # TLS still verifies the certificate against the host name: httpcore passes the
         # request's host as the server name, whatever address the stream connects to.
-        return await self._backend.connect_tcp(
-            str(addresses[0]), port, timeout, local_address, socket_options
-        )
+        failure: Exception | None = None
+        for address in dict.fromkeys(addresses):
+            try:
+                return await self._backend.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None

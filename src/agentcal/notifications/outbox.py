@@ -11,8 +11,9 @@ Workers take due rows with `claim`: one statement marks up to `limit` rows with 
 worker's claim id and a lease end (on PostgreSQL, `FOR UPDATE SKIP LOCKED`, so
 concurrent workers take disjoint rows and never wait for each other). A claimed row
 is its worker's until the lease lapses: a worker that died gives its rows back by
-doing nothing. Each attempt is counted when it is claimed, so a delivery that kills
-its worker every time still runs out of attempts.
+doing nothing. Each attempt is counted when it is claimed, and a row claimed past its
+give-up time ends dead without being sent, so a delivery that kills its worker every
+time still comes to an end.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import structlog
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -44,6 +47,8 @@ from agentcal.notifications.models import (
     PENDING,
     NotificationRecord,
 )
+
+log = structlog.get_logger("agentcal.notifications")
 
 CHANNEL = "agentcal_outbox"
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
@@ -129,8 +134,22 @@ async def enqueue(
         if notification.booking is None:
             continue
         row = NotificationRecord(id=uuid.uuid4())
-        PAYLOAD.seal(keyring, row, json.dumps(document(origin, notification)))
         due = origin.at + timedelta(milliseconds=notification.delay_ms)
+        status, error = PENDING, None
+        try:
+            PAYLOAD.seal(keyring, row, json.dumps(document(origin, notification)))
+        except Exception:  # the booking is made: its record must be written regardless
+            # A template saved before templates were checked, say. Kept, dead, so the
+            # integrator sees why nothing arrived.
+            log.warning(
+                "a notification could not be rendered",
+                function_id=str(origin.function_id),
+                exc_info=True,
+            )
+            status, error = (
+                DEAD,
+                "template-error: the notificationContent could not be rendered; correct it",
+            )
         rows.append(
             {
                 "id": row.id,
@@ -140,7 +159,8 @@ async def enqueue(
                 "tool_call_id": origin.tool_call_id,
                 "event": notification.event,
                 "channel": notification.type,
-                "status": PENDING,
+                "status": status,
+                "last_error": error,
                 "attempts": 0,
                 "payload_ciphertext": row.payload_ciphertext,
                 "payload_key_id": row.payload_key_id,
@@ -171,7 +191,8 @@ class Claimed:
     channel: str
     attempts: int
     give_up_at: datetime
-    payload: str
+    payload: str | None  # None: it could not be opened here
+    started: float = field(default_factory=time.monotonic)  # when it was claimed
 
     @property
     def webhook_id(self) -> str:
@@ -228,7 +249,10 @@ async def claim(engine: AsyncEngine, keyring: Keyring, limit: int, lease: float)
         rows = (await connection.execute(statement)).all()
     claimed = []
     for row in rows:
-        payload = PAYLOAD.open(keyring, row) or "{}"
+        try:
+            payload = PAYLOAD.open(keyring, row)
+        except Exception:  # sealed under a key this process lacks (a rotation under way)
+            payload = None
         claimed.append(
             Claimed(
                 row.id,
@@ -284,8 +308,8 @@ async def failed(
 
 
 async def release(engine: AsyncEngine, rows: Sequence[Claimed]) -> None:
-    """Give back claimed rows that were never attempted (a worker stopping): due again
-    at once, their attempt uncounted."""
+    """Give back claimed rows whose send never started (a worker stopping, a claim
+    grown too old to send safely): due again at once, their attempt uncounted."""
     if not rows:
         return
     statement = (
@@ -354,24 +378,41 @@ async def redeliver(
     notification_id: uuid.UUID,
     give_up_after: float,
 ) -> NotificationRecord:
-    """Queue a notification again, due now, with a fresh schedule of attempts."""
-    row = await session.get(NotificationRecord, notification_id, with_for_update=True)
-    if row is None or row.institution_id != institution_id:
-        raise NotFound("notification", notification_id)
+    """Queue a notification again, due now, with a fresh schedule of attempts.
+
+    One conditional UPDATE, so that it cannot undo a worker's claim made between a
+    read and a write (on SQLite nothing locks the row read first).
+    """
     now = utcnow()
-    if row.status == PENDING and row.lease_expires_at is not None and row.lease_expires_at > now:
+    mine = and_(_TABLE.c.id == notification_id, _TABLE.c.institution_id == institution_id)
+    being_sent = and_(_TABLE.c.status == PENDING, _TABLE.c.lease_expires_at > now)
+    queued = await session.execute(
+        update(_TABLE)
+        .where(mine, ~being_sent)
+        .values(
+            status=PENDING,
+            attempts=0,
+            due_at=now,
+            give_up_at=now + timedelta(seconds=give_up_after),
+            delivered_at=None,
+            claim_id=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    row = await session.scalar(
+        select(NotificationRecord)
+        .where(NotificationRecord.id == notification_id)
+        .where(NotificationRecord.institution_id == institution_id)
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound("notification", notification_id)
+    if queued.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(
             f"notification {notification_id} is being delivered right now; "
             "see its status in a moment"
         )
-    row.status = PENDING
-    row.attempts = 0
-    row.due_at = now
-    row.give_up_at = now + timedelta(seconds=give_up_after)
-    row.delivered_at = None
-    row.claim_id = None
-    row.lease_expires_at = None
-    await session.flush()
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(_NOTIFY)
     return row

@@ -40,7 +40,11 @@ DISCORD_CONTENT_MAX = 2000
 TELEGRAM_TEXT_MAX = 4096
 RETRY_AFTER_MAX = 3600.0
 
-_DISCORD_TARGET = re.compile(r"https://[^/]+/api/webhooks/([0-9]{1,30})/([A-Za-z0-9_-]{1,200})")
+# As `targets.TARGET_PATTERNS` accepts them; a `thread_id` posts into a thread.
+_DISCORD_TARGET = re.compile(
+    r"https://[^/]+/api/webhooks/([0-9]{1,30})/([A-Za-z0-9_-]{1,200})/?"
+    r"(?:\?thread_id=([0-9]{1,30}))?"
+)
 _TELEGRAM_TARGET = re.compile(r"([0-9]+:[A-Za-z0-9_-]+):(-?[0-9]+|@[A-Za-z0-9_]+)")
 _EVENT_TITLES = {
     "booking.created": "Booking created",
@@ -75,23 +79,27 @@ def _clip(text: str, limit: int) -> str:
 
 def _retry_after(response: httpx.Response, body: Any) -> float:
     """Seconds the receiver asked to wait: Discord's and Telegram's body fields, or the
-    `Retry-After` header (seconds or an HTTP date)."""
+    `Retry-After` header (seconds or an HTTP date); 0 when it said nothing usable."""
     if isinstance(body, dict):
-        for value in (body.get("retry_after"), (body.get("parameters") or {}).get("retry_after")):
-            if isinstance(value, int | float) and value >= 0:
+        parameters = body.get("parameters")
+        nested = parameters.get("retry_after") if isinstance(parameters, dict) else None
+        for value in (body.get("retry_after"), nested):
+            if isinstance(value, int | float) and 0 <= value < float("inf"):
                 return min(float(value), RETRY_AFTER_MAX)
-    header = response.headers.get("retry-after")
-    if header:
+    header = response.headers.get("retry-after", "")
+    try:
+        seconds = float(header)
+    except ValueError:
         try:
-            return min(max(float(header), 0.0), RETRY_AFTER_MAX)
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(header)
-            except (TypeError, ValueError):
-                return 0.0
-            seconds = (when - datetime.now(UTC)).total_seconds()
-            return min(max(seconds, 0.0), RETRY_AFTER_MAX)
-    return 0.0
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):
+            return 0.0
+        if when.tzinfo is None:  # "-0000": UTC, of unknown origin
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not 0 <= seconds < float("inf"):
+        return 0.0
+    return min(seconds, RETRY_AFTER_MAX)
 
 
 def _refusal(channel: str, status: int, body: Any) -> str:
@@ -139,6 +147,8 @@ class Senders:
             return Sent("dead", f"forbidden-target: {exc}")
         except Undeliverable as exc:
             return Sent("dead", str(exc))
+        except httpx.InvalidURL:
+            return Sent("dead", f"bad-target: the {channel} target is not a URL agentcal can use")
         except httpx.TimeoutException:
             return Sent("retry", f"no answer within {self._timeout:g} s")
         except httpx.TransportError as exc:
@@ -154,13 +164,13 @@ class Senders:
                 raw += chunk
                 if len(raw) >= READ_CAP:
                     break
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
         status = response.status_code
         if 200 <= status < 300:
             return Sent("delivered")
+        try:  # read for the refusal's reason or the wait it asks for, never trusted
+            body = json.loads(raw) if raw else None
+        except (ValueError, RecursionError):
+            body = None
         if status == 429 or status == 408 or status >= 500:
             wait = _retry_after(response, body)
             what = "rate limited" if status == 429 else "failed"
@@ -175,7 +185,10 @@ class Senders:
 
     async def _webhook(self, destination: Destination, webhook_id: str, payload: str) -> Sent:
         if not destination.secret:
-            raise Undeliverable("no-secret: the function has no webhook signing secret")
+            raise Undeliverable(
+                "no-secret: the function has no signing secret (saved before there were "
+                "any); make one with POST /api/v1/functions/{id}/notification-secret"
+            )
         now = datetime.now(UTC)
         signature = Webhook(destination.secret).sign(webhook_id, now, payload)
         headers = {
@@ -190,33 +203,41 @@ class Senders:
         )
 
     async def _discord_execute(self, destination: Destination, payload: str) -> Sent:
-        found = _DISCORD_TARGET.fullmatch(destination.target.split("?")[0].rstrip("/"))
+        found = _DISCORD_TARGET.fullmatch(destination.target)
         if found is None:
             raise Undeliverable("bad-target: the Discord target is not a webhook URL")
-        webhook, token = found.groups()
+        webhook, token, thread = found.groups()
         document = json.loads(payload)
         content = document["data"].get("content")
         message: dict[str, Any] = {"allowed_mentions": {"parse": []}}
         if isinstance(content, str):
-            message["content"] = _clip(content, DISCORD_CONTENT_MAX)
+            message["content"] = _clip(content.strip() or _plain(document), DISCORD_CONTENT_MAX)
         else:
             message["embeds"] = [_embed(document)]
+        params = {"wait": "true"} | ({"thread_id": thread} if thread else {})
         url = f"{self._discord}/webhooks/{webhook}/{token}"
-        return await self._post(
-            self._platforms, "discord", url, params={"wait": "true"}, json=message
-        )
+        return await self._post(self._platforms, "discord", url, params=params, json=message)
 
     async def _telegram_send(self, destination: Destination, payload: str) -> Sent:
         found = _TELEGRAM_TARGET.fullmatch(destination.target)
         if found is None:
             raise Undeliverable("bad-target: the Telegram target is not 'botToken:chatId'")
         token, chat = found.groups()
-        content = json.loads(payload)["data"].get("content")
+        document = json.loads(payload)
+        content = document["data"].get("content")
         if not isinstance(content, str):
             content = json.dumps(content, indent=2, ensure_ascii=False)
+        content = content.strip() or _plain(document)
         message = {"chat_id": chat, "text": _clip(content, TELEGRAM_TEXT_MAX)}
         url = f"{self._telegram}/bot{token}/sendMessage"
         return await self._post(self._platforms, "telegram", url, json=message)
+
+
+def _plain(document: dict[str, Any]) -> str:
+    """What a chat says when the template rendered to nothing (it held only, say,
+    `{{meetLink}}` and there was no link): an empty message would be refused."""
+    title = _EVENT_TITLES.get(document["type"], document["type"])
+    return f"{title}: {document['data'].get('start')} ({document['data'].get('bookingId')})"
 
 
 def _embed(document: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,8 @@ _DISCORD_HOSTS = r"(?:discord\.com|discordapp\.com|canary\.discord\.com|ptb\.dis
 
 TARGET_PATTERNS = {
     "webhook": rf"https?://{_HOST}{_PORT}{_REST}",
-    "discord": rf"https://{_DISCORD_HOSTS}/api/webhooks/[\x21-\x7e]+",
+    "discord": rf"https://{_DISCORD_HOSTS}/api/webhooks/[0-9]{{1,30}}/[A-Za-z0-9_-]{{1,200}}/?"
+    r"(?:\?thread_id=[0-9]{1,30})?",
     "telegram": r"[0-9]{3,20}:[A-Za-z0-9_-]{20,100}:(?:-?[0-9]{1,20}|@[A-Za-z0-9_]{5,64})",
 }
 _COMPILED = {kind: re.compile(pattern) for kind, pattern in TARGET_PATTERNS.items()}

@@ -26,7 +26,7 @@ from agentcal.notifications.events import BookingFacts, EventType
 PLACEHOLDERS: dict[str, str] = {
     "attendeeName": "the attendee's name",
     "attendeeEmail": "the attendee's e-mail",
-    "start": "the start, in the function's timezone and the bot's language, zone named",
+    "start": "the start, local in the function's timezone, the zone named",
     "end": "the end, likewise",
     "startIso": "the start as RFC 3339 with its offset",
     "endIso": "the end as RFC 3339 with its offset",
@@ -72,13 +72,33 @@ def problem(template: str, content_type: str) -> str | None:
         return f"unknown {word} {listed}; the placeholders are {names}"
     if content_type == "json":
         try:
-            json.loads(template)
-        except ValueError as exc:
+            document = json.loads(template)
+        except (ValueError, RecursionError) as exc:
             return (
                 "with notificationContentType 'json' the content must be a JSON document, "
                 f"placeholders inside its strings ({exc})"
             )
+        if _depth(document) > MAX_DEPTH:
+            return f"the JSON content nests deeper than {MAX_DEPTH} levels"
     return None
+
+
+MAX_DEPTH = 32  # of a JSON template: far beyond any message, far below the stack's limit
+
+
+def _depth(document: Any) -> int:
+    """How deeply `document` nests, counted without recursion (a template is untrusted)."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            break
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def spoken_time(moment: datetime, zone: str, locale: str) -> str:

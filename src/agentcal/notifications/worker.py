@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -57,6 +58,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._inflight: dict[asyncio.Task[None], Claimed] = {}
+        self._sending: set[uuid.UUID] = set()  # claimed rows whose send has begun
         self._task: asyncio.Task[None] | None = None
         self._measured = 0.0
 
@@ -100,7 +102,7 @@ class Worker:
         try:
             wait = await self._claim_due()
         except Exception:  # the database gone or its pool exhausted: never the loop's end
-            log.warning("cannot reach the database to deliver notifications", exc_info=True)
+            log.warning("could not look for notifications to deliver", exc_info=True)
             wait = self._settings.notification_poll_seconds
         if wait == 0:
             return
@@ -151,10 +153,24 @@ class Worker:
     async def _deliver(self, row: Claimed) -> None:
         channel = row.channel
         try:
-            async with self._sessionmaker() as session:
-                destination = await self._destinations(session, row)
-            channel = destination.channel
-            sent = await self._senders.send(destination, row.webhook_id, row.payload)
+            if utcnow() > row.give_up_at:  # e.g. it killed its worker on every attempt
+                reason = f"gave up after {row.attempts - 1} attempts: past its day of retries"
+                await self._record(row, channel, Sent("dead", reason))
+                return
+            if row.payload is None:
+                sent = Sent("retry", "unreadable: sealed with a key this worker lacks")
+            else:
+                async with self._sessionmaker() as session:
+                    destination = await self._destinations(session, row)
+                channel = destination.channel
+                # Only a claim with an attempt's time left is sent: past that, another
+                # worker may take it over mid-send. (A wait for the pool can eat it.)
+                left = row.started + self._settings.notification_lease_seconds - time.monotonic()
+                if left < self._settings.notification_timeout_seconds + 1:
+                    await outbox.release(self._engine, [row])
+                    return
+                self._sending.add(row.id)
+                sent = await self._senders.send(destination, row.webhook_id, row.payload)
         except Undeliverable as exc:
             sent = Sent("dead", str(exc))
         except Exception:  # a bug or the database gone: tried again later, not lost
@@ -168,6 +184,8 @@ class Worker:
                 notification_id=str(row.id),
                 exc_info=True,
             )
+        finally:
+            self._sending.discard(row.id)
 
     async def _record(self, row: Claimed, channel: str, sent: Sent) -> None:
         settings = self._settings
@@ -189,8 +207,9 @@ class Worker:
             if outcome == "dead" and sent.outcome == "retry":
                 reason = f"gave up after {row.attempts} attempts: {reason}"
             kept = await outbox.failed(self._engine, row, channel, reason, retry_at)
-        DELIVERIES.labels(channel, outcome).inc()
-        if not kept:
+        if kept:
+            DELIVERIES.labels(channel, outcome).inc()
+        else:
             log.warning(
                 "a notification's claim lapsed during its attempt; another worker had it",
                 notification_id=str(row.id),
@@ -206,12 +225,18 @@ class Worker:
         )
 
     async def _finish_inflight(self) -> None:
-        """Let sends in progress end within the time-out, then release the rest."""
+        """Let sends in progress end within the time-out, then release what never
+        started sending. A row cut off mid-send is left to its lease, its attempt
+        counted: the receiver may have it already."""
         if not self._inflight:
             return
         grace = self._settings.notification_timeout_seconds + 2
         _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-        unfinished = [self._inflight[t] for t in pending if t in self._inflight]
+        unfinished = [
+            self._inflight[t]
+            for t in pending
+            if t in self._inflight and self._inflight[t].id not in self._sending
+        ]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

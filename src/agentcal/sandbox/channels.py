@@ -131,7 +131,11 @@ def create_discord_api(state: ChannelsState) -> APIRouter:
 
     @router.post("/webhooks/{webhook_id}/{token}", response_model=None)
     async def execute(
-        webhook_id: str, token: str, request: Request, wait: bool = False
+        webhook_id: str,
+        token: str,
+        request: Request,
+        wait: bool = False,
+        thread_id: str | None = None,
     ) -> Response | dict[str, Any]:
         webhook = state.discord.get(webhook_id)
         if webhook is None or not secrets.compare_digest(webhook.token, token):
@@ -151,7 +155,7 @@ def create_discord_api(state: ChannelsState) -> APIRouter:
         message = {
             "id": str(10**17 + state.next_id()),
             "type": 0,
-            "channel_id": str(10**17),
+            "channel_id": thread_id or str(10**17),  # a thread is a channel of its own
             "webhook_id": webhook.id,
             "content": body.content or "",
             "embeds": [e.model_dump(exclude_none=True) for e in body.embeds or []],
