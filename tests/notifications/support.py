@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -18,7 +20,7 @@ from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.providers.google_calendar.functions_support import body_for
 from tests.providers.google_calendar.support import new_account
-from tests.support import next_monday
+from tests.support import next_monday, wait_until
 
 
 @dataclass
@@ -59,23 +61,33 @@ class Notifying:
         return data
 
 
-async def notifying(
-    tenant: Tenant, sandbox: SandboxServer, kind: str, target: str, **settings: Any
-) -> Notifying:
-    """Create the function as an integrator does; keep the secret its answer shows once."""
+async def save_function(tenant: Tenant, sandbox: SandboxServer, **calendar: Any) -> httpx.Response:
+    """`POST /api/v1/functions/` on a fresh sandbox account, with these `googleCalendar`
+    settings: the answer as it came, for a test to judge."""
     account = await new_account(sandbox)
-    calendar = {
+    settings = {
         "googleId": account.google_id,
         "calendarId": account.email,
         "googleToken": account.access_token,
         "googleRefreshToken": account.refresh_token,
-        "notificationType": kind,
-        "notificationTarget": target,
-        "notificationContent": None,
-        **settings,
+        **calendar,
     }
-    created = await tenant.api.post(
-        "/api/v1/functions/", json=body_for(tenant, googleCalendar=calendar)
+    return await tenant.api.post(
+        "/api/v1/functions/", json=body_for(tenant, googleCalendar=settings)
+    )
+
+
+async def notifying(
+    tenant: Tenant, sandbox: SandboxServer, kind: str, target: str, **settings: Any
+) -> Notifying:
+    """Create the function as an integrator does; keep the secret its answer shows once."""
+    # No template unless given: the default of the content type.
+    created = await save_function(
+        tenant,
+        sandbox,
+        **{"notificationContent": None, **settings},
+        notificationType=kind,
+        notificationTarget=target,
     )
     assert created.status_code == 201, created.text
     function = created.json()
@@ -104,3 +116,18 @@ async def enqueue_many(app: FastAPI, tenant: Tenant, function_id: str, count: in
         await outbox.enqueue(
             connection, app.state.keyring, origin, [notification] * count, give_up_after=3600
         )
+
+
+async def rows_when(
+    app: FastAPI, condition: Callable[[list[NotificationRecord]], bool]
+) -> list[NotificationRecord]:
+    """The outbox's rows, once `condition` holds of them (within 10 s)."""
+    found: list[NotificationRecord] = []
+
+    async def held() -> bool:
+        nonlocal found
+        found = await rows(app)
+        return condition(found)
+
+    await wait_until(held, timeout=10, interval=0.05)
+    return found

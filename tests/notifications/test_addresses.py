@@ -14,9 +14,8 @@ from agentcal.notifications import addresses
 from agentcal.notifications.worker import Worker
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
-from tests.notifications.support import notifying, sink_url
-from tests.providers.google_calendar.functions_support import body_for, error_fields
-from tests.providers.google_calendar.support import new_account
+from tests.notifications.support import notifying, save_function, sink_url
+from tests.providers.google_calendar.functions_support import error_fields
 from tests.support import wait_until
 
 FORBIDDEN = {
@@ -86,15 +85,8 @@ LITERAL_TARGETS = [
 async def test_a_literal_forbidden_target_is_refused_when_saved(
     tenant: Tenant, sandbox: SandboxServer, target: str
 ) -> None:
-    account = await new_account(sandbox)
-    calendar = {
-        "googleId": account.google_id,
-        "googleToken": account.access_token,
-        "notificationType": "webhook",
-        "notificationTarget": target,
-    }
-    response = await tenant.api.post(
-        "/api/v1/functions/", json=body_for(tenant, googleCalendar=calendar)
+    response = await save_function(
+        tenant, sandbox, notificationType="webhook", notificationTarget=target
     )
     assert error_fields(response) == ["googleCalendar.notificationTarget"]
     assert "AGENTCAL_NOTIFICATIONS_ALLOW_PRIVATE" in response.json()["detail"]

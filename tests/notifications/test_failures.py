@@ -20,9 +20,8 @@ from agentcal.notifications.worker import Worker
 from agentcal.providers.google_calendar.models import GoogleCalendarPlugin
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
-from tests.notifications.support import notifying, rows, sink_url
-from tests.providers.google_calendar.functions_support import body_for, error_fields
-from tests.providers.google_calendar.support import new_account
+from tests.notifications.support import notifying, rows, rows_when, save_function, sink_url
+from tests.providers.google_calendar.functions_support import error_fields
 from tests.support import wait_until
 
 
@@ -53,17 +52,10 @@ async def test_a_template_that_cannot_render_leaves_the_booking_made_and_says_wh
 async def test_a_json_template_nested_too_deep_is_a_422(
     tenant: Tenant, sandbox: SandboxServer
 ) -> None:
-    account = await new_account(sandbox)
     deep = "[" * 1500 + '"{{title}}"' + "]" * 1500
     for content in (deep, "[" * 40 + "1" + "]" * 40):
-        calendar = {
-            "googleId": account.google_id,
-            "googleToken": account.access_token,
-            "notificationContentType": "json",
-            "notificationContent": content,
-        }
-        response = await tenant.api.post(
-            "/api/v1/functions/", json=body_for(tenant, googleCalendar=calendar)
+        response = await save_function(
+            tenant, sandbox, notificationContentType="json", notificationContent=content
         )
         assert error_fields(response) == ["googleCalendar.notificationContent"]
 
@@ -82,12 +74,7 @@ async def test_a_notification_past_its_give_up_time_ends_dead_unsent(
     await function.book("10:00")
     await _set(app, NotificationRecord, due_at=utcnow(), give_up_at=utcnow(), attempts=7)
     start_worker()
-
-    async def dead() -> bool:
-        return [r.status for r in await rows(app)] == ["dead"]
-
-    await wait_until(dead, timeout=10, interval=0.05)
-    [row] = await rows(app)
+    [row] = await rows_when(app, lambda found: [r.status for r in found] == ["dead"])
     assert row.last_error == "gave up after 7 attempts: past its day of retries"
     assert sandbox.state.channels.sink.get("too-late", []) == []
 
@@ -105,12 +92,7 @@ async def test_a_notification_this_worker_cannot_open_is_tried_again_later(
     await function.book("10:00")
     await _set(app, NotificationRecord, due_at=utcnow(), payload_key_id="not-a-key-here")
     start_worker()
-
-    async def tried() -> bool:
-        return [r.attempts for r in await rows(app)] == [1]
-
-    await wait_until(tried, timeout=10, interval=0.05)
-    [row] = await rows(app)
+    [row] = await rows_when(app, lambda found: [r.attempts for r in found] == [1])
     assert row.status == "pending"
     assert row.last_error == "unreadable: sealed with a key this worker lacks"
     assert row.due_at > utcnow()
@@ -128,10 +110,19 @@ async def test_redelivering_a_notification_being_sent_is_a_409(
         app, NotificationRecord, claim_id=claim, lease_expires_at=utcnow() + timedelta(minutes=1)
     )
     [listed] = await function.listed()
-    answer = await tenant.api.post(f"/api/v1/notifications/{listed['id']}/redeliver")
+    url = f"/api/v1/notifications/{listed['id']}/redeliver"
+    answer = await tenant.api.post(url)
     assert answer.status_code == 409, answer.text
     [row] = await rows(app)
     assert row.claim_id == claim  # the worker's claim stands
+
+    # Once nobody holds it, a pending notification (here: not due for ten minutes) is
+    # redelivered now.
+    await _set(app, NotificationRecord, claim_id=None, lease_expires_at=None)
+    answer = await tenant.api.post(url)
+    assert answer.status_code == 202, answer.text
+    [row] = await rows(app)
+    assert row.due_at <= utcnow()
 
 
 async def test_discord_threads_are_kept(

@@ -14,8 +14,8 @@ from agentcal.notifications import templates
 from agentcal.notifications.events import BookingFacts, EventType
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
-from tests.providers.google_calendar.functions_support import body_for, error_fields
-from tests.providers.google_calendar.support import new_account
+from tests.notifications.support import save_function
+from tests.providers.google_calendar.functions_support import error_fields
 
 FACTS = BookingFacts(
     booking_id="evt123",
@@ -80,15 +80,12 @@ def test_values_never_change_a_json_documents_shape(name: str) -> None:
 async def test_saving_refuses_an_unknown_placeholder_and_a_broken_json_template(
     tenant: Tenant, sandbox: SandboxServer
 ) -> None:
-    account = await new_account(sandbox)
-    base = {"googleId": account.google_id, "googleToken": account.access_token}
     for content, content_type, said in (
         ("Hello {{attendee}}", "text", "unknown placeholder {{attendee}}"),
         ("{{title}} at {{start}}", "json", "must be a JSON document"),
     ):
-        calendar = {**base, "notificationContent": content, "notificationContentType": content_type}
-        response = await tenant.api.post(
-            "/api/v1/functions/", json=body_for(tenant, googleCalendar=calendar)
+        response = await save_function(
+            tenant, sandbox, notificationContent=content, notificationContentType=content_type
         )
         assert error_fields(response) == ["googleCalendar.notificationContent"]
         assert said in response.json()["errors"][0]["message"]

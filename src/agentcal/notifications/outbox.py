@@ -273,38 +273,33 @@ _MINE = and_(_TABLE.c.id == bindparam("row_id"), _TABLE.c.claim_id == bindparam(
 _CLEAR_CLAIM = {"claim_id": None, "lease_expires_at": None}
 
 
-async def delivered(engine: AsyncEngine, row: Claimed, channel: str) -> bool:
-    """Record a delivery; False if the claim was no longer this worker's."""
-    statement = (
-        update(_TABLE)
-        .where(_MINE)
-        .values(
-            status=DELIVERED,
-            delivered_at=utcnow(),
-            last_error=None,
-            channel=channel,
-            **_CLEAR_CLAIM,
-        )
-    )
+async def _settle(engine: AsyncEngine, row: Claimed, values: dict[str, Any]) -> bool:
+    """Write an attempt's outcome and end the claim; False if the claim was no longer
+    this worker's (its lease lapsed and another took it)."""
     async with engine.begin() as connection:
-        done = await connection.execute(statement, {"row_id": row.id, "claim": row.claim_id})
+        done = await connection.execute(
+            update(_TABLE).where(_MINE).values(**values, **_CLEAR_CLAIM),
+            {"row_id": row.id, "claim": row.claim_id},
+        )
     return done.rowcount == 1
+
+
+async def delivered(engine: AsyncEngine, row: Claimed, channel: str) -> bool:
+    """Record a delivery."""
+    values = {"status": DELIVERED, "delivered_at": utcnow(), "last_error": None}
+    return await _settle(engine, row, {**values, "channel": channel})
 
 
 async def failed(
     engine: AsyncEngine, row: Claimed, channel: str, reason: str, retry_at: datetime | None
 ) -> bool:
     """Record a failed attempt: pending again from `retry_at`, or dead without one."""
-    values: dict[str, Any] = {"last_error": reason[:500], "channel": channel, **_CLEAR_CLAIM}
+    values: dict[str, Any] = {"last_error": reason[:500], "channel": channel}
     if retry_at is None:
         values["status"] = DEAD
     else:
         values["due_at"] = retry_at
-    async with engine.begin() as connection:
-        done = await connection.execute(
-            update(_TABLE).where(_MINE).values(**values), {"row_id": row.id, "claim": row.claim_id}
-        )
-    return done.rowcount == 1
+    return await _settle(engine, row, values)
 
 
 async def release(engine: AsyncEngine, rows: Sequence[Claimed]) -> None:
@@ -326,7 +321,7 @@ def next_attempt(
 ) -> datetime | None:
     """When to try again after `attempts` attempts (None: give up), ±20 % jitter, and
     never before `at_least` seconds (a receiver's Retry-After)."""
-    wait = waits[min(attempts, len(waits)) - 1] if attempts > 0 else waits[0]
+    wait = waits[min(max(attempts, 1), len(waits)) - 1]
     wait = max(wait * random.uniform(0.8, 1.2), at_least)  # noqa: S311 - not a secret
     when = utcnow() + timedelta(seconds=wait)
     return None if when > give_up_at else when
@@ -385,7 +380,13 @@ async def redeliver(
     """
     now = utcnow()
     mine = and_(_TABLE.c.id == notification_id, _TABLE.c.institution_id == institution_id)
-    being_sent = and_(_TABLE.c.status == PENDING, _TABLE.c.lease_expires_at > now)
+    # Written out in full: `lease > now` alone is NULL for an unclaimed row, and
+    # NOT NULL would refuse to redeliver every pending row that nobody holds.
+    being_sent = and_(
+        _TABLE.c.status == PENDING,
+        _TABLE.c.lease_expires_at.is_not(None),
+        _TABLE.c.lease_expires_at > now,
+    )
     queued = await session.execute(
         update(_TABLE)
         .where(mine, ~being_sent)
