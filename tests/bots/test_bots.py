@@ -16,7 +16,7 @@ from tests.server_errors import watch_server_errors
 _no_server_errors = pytest.fixture(autouse=True)(watch_server_errors)
 
 PROBLEM_JSON = "application/problem+json"
-BOT_KEYS = {"id", "unitId", "name", "description", "createdAt", "updatedAt"}
+BOT_KEYS = {"id", "unitId", "name", "description", "language", "createdAt", "updatedAt"}
 ISO_MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
@@ -432,3 +432,31 @@ async def test_unlinked_function_can_be_linked_to_a_new_bot(tenant: Tenant) -> N
     relinked = await tenant.api.put(f"/api/v1/functions/{function['id']}", json=body)
     assert relinked.status_code == 200, relinked.text
     assert relinked.json()["botId"] == new_bot["id"]
+
+
+# ------------------------------------------------------------------------ language
+
+
+async def test_a_bot_speaks_english_by_default_and_keeps_its_language_when_left_out(
+    tenant: Tenant,
+) -> None:
+    bot = await create_bot(tenant)
+    assert bot["language"] == "en"
+    body = {"name": "Clínica", "unitId": tenant.unit_id, "language": "pt-BR"}
+    changed = await tenant.api.put(f"/api/v1/bots/{bot['id']}", json=body)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["language"] == "pt-BR"
+    renamed = await tenant.api.put(
+        f"/api/v1/bots/{bot['id']}", json={"name": "Clínica 2", "unitId": tenant.unit_id}
+    )
+    assert renamed.json()["language"] == "pt-BR"
+
+
+async def test_a_language_agentcal_does_not_speak_is_a_422_naming_the_choices(
+    tenant: Tenant,
+) -> None:
+    body = {"name": "Bot", "unitId": tenant.unit_id, "language": "fr"}
+    response = await tenant.api.post("/api/v1/bots", json=body)
+    assert response.status_code == 422
+    assert "pt-BR" in response.text
+    assert (await tenant.api.get("/api/v1/bots")).json()["data"] == []

@@ -21,6 +21,8 @@ class Bot(TimestampedMixin, Base):
     )
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str | None] = mapped_column(Text)
+    # The language of its tools' results: "en", "pt-BR" or "es".
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
 
 LINKS_BOT = "agentcal.links_bot"  # `Column.info` key of the columns `bot_link()` makes

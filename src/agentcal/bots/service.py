@@ -52,6 +52,7 @@ async def create_bot(session: AsyncSession, institution_id: uuid.UUID, body: Bot
         unit_id=body.unit_id,
         name=body.name,
         description=body.description,
+        language=body.language,
     )
     session.add(bot)
     await session.flush()
@@ -87,6 +88,8 @@ async def update_bot(
     bot.name = body.name
     if "description" in body.model_fields_set:
         bot.description = body.description
+    if "language" in body.model_fields_set:
+        bot.language = body.language
     await session.flush()
     return bot
 

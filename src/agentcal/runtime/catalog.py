@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agentcal.bots.models import Bot
 from agentcal.bots.service import get_bot
 from agentcal.db.caches import TtlCache
 from agentcal.providers import registry
@@ -88,11 +89,18 @@ def tool_name(action: Action, slug: str) -> str:
 class Catalog:
     """The tools of a bot (or of one function), offered or not, in a stable order."""
 
-    __slots__ = ("_by_name", "tools")
+    __slots__ = ("_by_name", "language", "tools")
 
-    def __init__(self, tools: Iterable[ToolSpec]) -> None:
+    def __init__(self, tools: Iterable[ToolSpec], language: str = "en") -> None:
         self.tools = tuple(tools)
         self._by_name = {tool.name: tool for tool in self.tools}
+        self.language = language  # the bot's: results are written in it
+
+    def in_language(self, language: str) -> Catalog:
+        """These tools, their results written in `language`."""
+        if language == self.language:
+            return self
+        return Catalog(self.tools, language)
 
     def offered(self) -> list[ToolSpec]:
         """The tools an agent is given: enabled actions of active functions."""
@@ -111,7 +119,8 @@ class Catalog:
 
     def of_function(self, kind: str, function_id: uuid.UUID) -> Catalog:
         """The tools of one function, named as in its bot's catalog."""
-        return Catalog(t for t in self.tools if t.kind == kind and t.function_id == function_id)
+        mine = (t for t in self.tools if t.kind == kind and t.function_id == function_id)
+        return Catalog(mine, self.language)
 
 
 # ------------------------------------------------------------ descriptions, arguments
@@ -263,8 +272,9 @@ async def bot_catalog(
 
     async def build() -> Catalog:
         async with sessions() as session:
-            await get_bot(session, institution_id, bot_id)
-            return build_catalog(await _linked(session, institution_id, bot_id))
+            bot = await get_bot(session, institution_id, bot_id)
+            catalog = build_catalog(await _linked(session, institution_id, bot_id))
+            return catalog.in_language(bot.language)
 
     return await _cached(cache, ("bot", institution_id, bot_id), build)
 
@@ -284,11 +294,14 @@ async def function_catalog(
             if source is None:  # being deleted
                 return Catalog(())
             sources = [source]
+            language = "en"
             if source.bot_id is not None:  # its name must not collide with its bot's others
+                bot = await session.get(Bot, source.bot_id)
+                language = bot.language if bot is not None else language
                 others = await _linked(session, institution_id, source.bot_id)
                 # `source` itself, as read, even if a concurrent unlink hid it from the query.
                 mine = (source.kind, source.function_id)
                 sources = [*(s for s in others if (s.kind, s.function_id) != mine), source]
-        return build_catalog(sources).of_function(kind, function_id)
+        return build_catalog(sources).of_function(kind, function_id).in_language(language)
 
     return await _cached(cache, (kind, institution_id, function_id), build)

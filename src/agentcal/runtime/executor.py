@@ -50,6 +50,8 @@ from agentcal.providers.base import (
 from agentcal.runtime import audit, idempotency
 from agentcal.runtime.audit import CallRecord, record_call
 from agentcal.runtime.catalog import Catalog
+from agentcal.scheduling import speech
+from agentcal.scheduling.speech import Speech
 
 log = structlog.get_logger("agentcal.runtime")
 
@@ -103,6 +105,8 @@ class Scope:
     institution_id: uuid.UUID
     bot_id: uuid.UUID | None
     idempotency_scope: str
+    # Results are heard, not read (a voice channel): written for the ear.
+    voice: bool = False
 
 
 def decode_arguments(raw: Any) -> dict[str, Any]:
@@ -167,9 +171,10 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
     lease = idempotency.Lease(runtime.engine, claim_id) if claim_id is not None else None
     started = time.perf_counter()
     try:
-        result, outcome_code, booking_id, notifications = await _run(
-            runtime, spec, call, arguments, context
-        )
+        with speech.speaking(Speech(catalog.language, scope.voice)):
+            result, outcome_code, booking_id, notifications = await _run(
+                runtime, spec, call, arguments, context
+            )
     except BaseException:
         if lease is not None:
             await lease.stop()
