@@ -45,7 +45,7 @@ class Notification:
     wait_for_speech_ms: int
     booking: BookingFacts | None = None
     template: str | None = None  # None: the default of the content type
-    locale: str = "en"
+    locale: str = "en"  # babel's name of the bot's language (pt_BR): dates and the default text
 
     def to_json(self) -> dict[str, Any]:
         """As each tool result states it (`notifications`)."""

@@ -100,7 +100,11 @@ def document(origin: Origin, notification: Notification) -> dict[str, Any]:
     assert facts is not None  # only booking changes are enqueued
     known = templates.values(notification.event, facts, notification.locale)
     content = templates.render(
-        notification.template, notification.content_type, notification.event, known
+        notification.template,
+        notification.content_type,
+        notification.event,
+        known,
+        notification.locale,
     )
     return {
         "type": notification.event,

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_time
 
 from agentcal.notifications.events import BookingFacts, EventType
+from agentcal.scheduling.speech import translatable, translated
 
 PLACEHOLDERS: dict[str, str] = {
     "attendeeName": "the attendee's name",
@@ -39,10 +40,15 @@ PLACEHOLDERS: dict[str, str] = {
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
+# Written in the bot's language (`render`'s `locale`), as are `{{start}}` and `{{end}}`.
 DEFAULT_TEXT: dict[EventType, str] = {
-    "booking.created": "New booking: {{title}} with {{attendeeName}}, {{start}}.",
-    "booking.cancelled": "Booking cancelled: {{title}} with {{attendeeName}}, {{start}}.",
-    "booking.rescheduled": "Booking moved: {{title}} with {{attendeeName}}, now {{start}}.",
+    "booking.created": translatable("New booking: {{title}} with {{attendeeName}}, {{start}}."),
+    "booking.cancelled": translatable(
+        "Booking cancelled: {{title}} with {{attendeeName}}, {{start}}."
+    ),
+    "booking.rescheduled": translatable(
+        "Booking moved: {{title}} with {{attendeeName}}, now {{start}}."
+    ),
 }
 DEFAULT_JSON = json.dumps(
     {
@@ -141,9 +147,17 @@ def _in_strings(document: Any, known: dict[str, str]) -> Any:
     return document
 
 
-def render(template: str | None, content_type: str, event: EventType, known: dict[str, str]) -> Any:
+def render(
+    template: str | None,
+    content_type: str,
+    event: EventType,
+    known: dict[str, str],
+    locale: str = "en",
+) -> Any:
     """The content: a string for `text`, the JSON document for `json`; `known` is what
-    `values` gives for the booking."""
+    `values` gives for the booking, and `locale` the language of the default text."""
     if content_type == "json":
         return _in_strings(json.loads(template or DEFAULT_JSON), known)
-    return _substitute(template or DEFAULT_TEXT[event], known).strip()
+    if template is None:
+        template = translated(DEFAULT_TEXT[event], locale.replace("_", "-"))
+    return _substitute(template, known).strip()

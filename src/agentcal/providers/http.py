@@ -36,6 +36,7 @@ from pydantic import BaseModel, ValidationError
 
 from agentcal import __version__
 from agentcal.providers.base import ProviderError, ProviderUnavailable
+from agentcal.scheduling.speech import say, say_plural
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 M = TypeVar("M", bound=BaseModel)
@@ -157,7 +158,7 @@ async def send(
         deadline = min(deadline, outer)
     budget = deadline - time.monotonic()
     if budget <= 0:
-        raise BudgetExhausted("no time was left in this call's budget")
+        raise BudgetExhausted(say("no time was left in this call's budget"))
     retried = 0
 
     def backoff(exc: Exception) -> bool | float:
@@ -220,7 +221,14 @@ async def send(
         return exc.response  # out of attempts (or time): the caller maps this answer
     except (TimeoutError, *_MAYBE_SENT, *_NEVER_SENT) as exc:
         if time.monotonic() >= deadline - 0.06:
-            raise BudgetExhausted(f"gave up after {budget:.3g} s ({tries} attempt(s))") from exc
+            raise BudgetExhausted(
+                say_plural(
+                    "gave up after {seconds} s ({count} attempt)",
+                    "gave up after {seconds} s ({count} attempts)",
+                    tries,
+                    seconds=f"{budget:.3g}",
+                )
+            ) from exc
         raise
     raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover
 
@@ -269,12 +277,20 @@ async def send_mapped(
             auth=auth,
         )
     except BudgetExhausted as exc:
-        raise unavailable(f"{label} did not answer in time: {exc}") from exc
+        raise unavailable(
+            say("{provider} did not answer in time: {why}", provider=label, why=exc)
+        ) from exc
     except (httpx.TimeoutException, TimeoutError) as exc:
         # TimeoutError: one attempt's own timeout, on a request not repeated.
-        raise unavailable(f"{label} did not answer in time") from exc
+        raise unavailable(say("{provider} did not answer in time", provider=label)) from exc
     except httpx.HTTPError as exc:  # transport, protocol, redirects: the provider is unusable
-        raise unavailable(f"{label} could not be reached ({type(exc).__name__})") from exc
+        raise unavailable(
+            say(
+                "{provider} could not be reached ({error})",
+                provider=label,
+                error=type(exc).__name__,
+            )
+        ) from exc
 
 
 def parse(model: type[M], data: Any, error: type[ProviderError], label: str) -> M:
@@ -283,7 +299,13 @@ def parse(model: type[M], data: Any, error: type[ProviderError], label: str) -> 
     try:
         return model.model_validate(data)
     except ValidationError:
-        raise error(f"{label} answered a {model.__name__} in an unexpected shape") from None
+        raise error(
+            say(
+                "{provider} answered a {model} in an unexpected shape",
+                provider=label,
+                model=model.__name__,
+            )
+        ) from None
 
 
 def segment(value: str) -> str:

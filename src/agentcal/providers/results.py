@@ -1,7 +1,9 @@
 """What every provider's results say: free times, taken slots and bookings, for a listener.
 
-Sentences are short and speakable (a voice agent reads them out): times in the caller's
-zone with the zone named, at most 12 of them, the rest counted.
+Sentences are short, in the bot's language, and speakable: times in the caller's zone
+with the zone named, at most 12 of them, the rest counted. On a voice channel they are
+written to be heard: at most 4 times offered, grouped by day, no offsets (the zone is
+named once for the whole result). `data` is the same whatever the language or channel.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from agentcal.providers.base import MAX_CONTENT, SlotUnavailable, ToolSpec
+from agentcal.scheduling import speech
+from agentcal.scheduling.speech import say
 from agentcal.scheduling.times import (
+    MAX_HEARD_OPTIONS,
     iso_local,
     iso_utc,
     load_zone,
@@ -50,18 +55,46 @@ def slots_content(
     last: datetime,
     minutes: int,
 ) -> str:
-    """A short, speakable list: at most 12 times, in the caller's zone, with offsets."""
+    """A short, speakable list: at most 12 times (4 to be heard), in the caller's zone,
+    with offsets (to be read)."""
+    heard = speech.current().voice
     if not slots:
-        return (
-            f"No free {minutes}-minute times for {owner} between {speakable(first, tz)} "
-            f"and {speakable(last, tz)} ({zone_name(tz)})."
+        if heard:  # the zone is named once, at the end of the result
+            return say(
+                "No free {minutes}-minute times for {owner} between {first} and {last}.",
+                minutes=minutes,
+                owner=owner,
+                first=speakable(first, tz),
+                last=speakable(last, tz),
+            )
+        return say(
+            "No free {minutes}-minute times for {owner} between {first} and {last} ({zone}).",
+            minutes=minutes,
+            owner=owner,
+            first=speakable(first, tz),
+            last=speakable(last, tz),
+            zone=zone_name(tz),
         )
-    head = f"Free {minutes}-minute times for {owner} ({zone_name(tz)}): "
     starts = [s for s, _ in slots]
     # List as many as fit in a result's 600 characters (at most 12); the rest are
     # counted ("and N more"), never cut off mid-list.
     for limit in range(MAX_SPOKEN_SLOTS, 0, -1):
-        text = f"{head}{speakable_times(starts, tz, limit=limit)}."
+        times = speakable_times(starts, tz, limit=limit)
+        if heard:
+            text = say(
+                "Free {minutes}-minute times for {owner}: {times}.",
+                minutes=minutes,
+                owner=owner,
+                times=times,
+            )
+        else:
+            text = say(
+                "Free {minutes}-minute times for {owner} ({zone}): {times}.",
+                minutes=minutes,
+                owner=owner,
+                zone=zone_name(tz),
+                times=times,
+            )
         if len(text) <= MAX_CONTENT:
             return text
     return text
@@ -81,19 +114,36 @@ def unavailable(
     """`slot_unavailable` with the nearest free slots, said and in `data.alternatives`."""
     said = speakable(target, tz)
     if alternatives:
-        options = speakable_times([s for s, _ in alternatives], tz, limit=MAX_ALTERNATIVES)
-        message = f"{said} is not free. The nearest free times are {options}."
+        message = say(
+            "{time} is not free. The nearest free times are {options}.",
+            time=said,
+            options=nearest_said(alternatives, target, tz),
+        )
     else:
-        message = f"{said} is not free, and there are no free times near it."
+        message = say("{time} is not free, and there are no free times near it.", time=said)
     return SlotUnavailable(
         message,
         data={"alternatives": [slot_data(s, e, tz) for s, e in alternatives]},
     )
 
 
+def nearest_said(
+    alternatives: list[tuple[datetime, datetime]], target: datetime, tz: ZoneInfo
+) -> str:
+    """The free times offered instead of `target`: all of them to be read, the nearest
+    few to be heard."""
+    limit = MAX_HEARD_OPTIONS if speech.current().voice else MAX_ALTERNATIVES
+    starts = [s for s, _ in nearest(alternatives, target, limit)]
+    return speakable_times(starts, tz, limit=limit)
+
+
 def booked_content(
     title: str, name: str, start: datetime, end: datetime, tz: ZoneInfo, booking_id: str
 ) -> str:
-    return (
-        f"Booked {title} with {name} on {speakable_span(start, end, tz)}. Booking id: {booking_id}."
+    return say(
+        "Booked {title} with {name} on {span}. Booking id: {booking_id}.",
+        title=title,
+        name=name,
+        span=speakable_span(start, end, tz),
+        booking_id=booking_id,
     )
