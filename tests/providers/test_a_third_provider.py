@@ -27,6 +27,7 @@ from agentcal.providers.arguments import (
     CancelBookingArguments,
     CheckAvailabilityArguments,
     CreateBookingArguments,
+    FindBookingArguments,
     RescheduleBookingArguments,
 )
 from agentcal.providers.base import (
@@ -123,6 +124,12 @@ async def _move(
     return Outcome("Moved.", {"bookingId": args.booking_id}, args.booking_id)
 
 
+async def _find(
+    runtime: EchoRuntime, spec: ToolSpec, args: FindBookingArguments, call: CallContext
+) -> Outcome:
+    return Outcome("No bookings.", {"bookings": []})
+
+
 ECHO = Provider(
     kind="echo",
     label="Echo Rooms",
@@ -136,12 +143,14 @@ ECHO = Provider(
         Action.CREATE_BOOKING: RoomBookingArguments,
         Action.CANCEL_BOOKING: CancelBookingArguments,
         Action.RESCHEDULE_BOOKING: RescheduleBookingArguments,
+        Action.FIND_BOOKING: FindBookingArguments,
     },
     handlers={
         Action.CHECK_AVAILABILITY: _check,
         Action.CREATE_BOOKING: _book,
         Action.CANCEL_BOOKING: _cancel,
         Action.RESCHEDULE_BOOKING: _move,
+        Action.FIND_BOOKING: _find,
     },
     start=lambda settings, services: EchoRuntime(services),
 )

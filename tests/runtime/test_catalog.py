@@ -33,7 +33,7 @@ from tests.runtime.support import (
     strict_violations,
 )
 
-BOOKING = {"create_booking", "cancel_booking", "reschedule_booking"}
+BOOKING = {"create_booking", "cancel_booking", "reschedule_booking", "find_booking"}
 ALL_ACTIONS = {"check_availability"} | BOOKING
 
 
@@ -88,6 +88,7 @@ def test_accented_and_emoji_titles_give_ascii_names() -> None:
         "create_booking_agenda_da_dra_conceicao",
         "cancel_booking_agenda_da_dra_conceicao",
         "reschedule_booking_agenda_da_dra_conceicao",
+        "find_booking_agenda_da_dra_conceicao",
     ]
 
 
@@ -149,7 +150,7 @@ def test_names_are_stable_across_calls_and_unrelated_changes() -> None:
     older = integration("Agenda")
     mine = google_function("Agenda")
     before = [t.name for t in catalog_of([older, mine]).of_function(GOOGLE, mine.id).tools]
-    assert before == [t.name for t in catalog_of([older, mine]).tools[4:]]
+    assert before == [t.name for t in catalog_of([older, mine]).tools[len(Action) :]]
 
     # Prompt, switches, timezone and activation of either one, and a newer function
     # with the same title, change nothing in the names.
@@ -171,6 +172,7 @@ def test_names_are_stable_across_calls_and_unrelated_changes() -> None:
             "create_booking_agenda_2",
             "cancel_booking_agenda_2",
             "reschedule_booking_agenda_2",
+            "find_booking_agenda_2",
         ]
     )
 
@@ -348,15 +350,23 @@ def _arguments(spec_parameters: Any) -> tuple[list[str], list[str]]:
         ),
         (
             "cancel_booking",
-            ["bookingId", "attendeeEmail", "start", "reason", "timeZone"],
-            ["bookingId", "attendeeEmail", "start", "reason", "timeZone"],
+            ["bookingId", "attendeeEmail", "attendeePhone", "start", "reason", "timeZone"],
+            ["bookingId", "attendeeEmail", "attendeePhone", "start", "reason", "timeZone"],
             [],
         ),
         (
             "reschedule_booking",
-            ["bookingId", "newStart", "reason", "timeZone"],
-            ["bookingId", "newStart", "reason", "timeZone"],
-            ["bookingId", "newStart"],
+            ["bookingId", "attendeeEmail", "attendeePhone", "start", "newStart", "reason"]
+            + ["timeZone"],
+            ["bookingId", "attendeeEmail", "attendeePhone", "start", "newStart", "reason"]
+            + ["timeZone"],
+            ["newStart"],
+        ),
+        (
+            "find_booking",
+            ["attendeePhone", "attendeeEmail", "timeZone"],
+            ["attendeePhone", "attendeeEmail", "timeZone"],
+            [],
         ),
     ],
 )
@@ -395,7 +405,7 @@ def every_variant() -> list[Any]:
 def test_every_openai_schema_satisfies_strict_mode() -> None:
     catalog = catalog_of(every_variant())
     tools = dumped(openai_tools(catalog.tools))  # offered or not: every schema there is
-    assert len(tools) == 4 * 20
+    assert len(tools) == len(Action) * 20
     for tool in tools:
         assert openai_violations(tool) == []
 
@@ -446,7 +456,7 @@ def test_anthropic_tools_use_plain_json_schema_with_real_required() -> None:
         assert schema["additionalProperties"] is False
         assert schema.get("required", []) == [p.name for p in spec.parameters if p.required]
         assert all(isinstance(p["type"], str) for p in schema["properties"].values())
-    duration = tools[4]["input_schema"]["properties"]["durationMinutes"]
+    duration = tools[len(Action)]["input_schema"]["properties"]["durationMinutes"]
     assert (duration["type"], duration["minimum"], duration["maximum"]) == ("integer", 5, 480)
 
 

@@ -142,3 +142,16 @@ async def test_metadata_beyond_calcoms_rules_is_refused(
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["message"].startswith("metadata - ")
     assert sandbox.calcom.bookings == {}
+
+
+async def test_bookings_are_listed_by_start_either_way(sandbox: SandboxServer) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url, headers=BOOKINGS) as http:
+        for hour in (15, 13, 14):
+            created = await http.post("/calcom/v2/bookings", json=_booking_body(sandbox, hour))
+            assert created.status_code == 201, created.text
+        listed = {
+            order: await http.get("/calcom/v2/bookings", params={"sortStart": order})
+            for order in ("asc", "desc")
+        }
+    hours = {order: [b["start"][11:13] for b in r.json()["data"]] for order, r in listed.items()}
+    assert hours == {"asc": ["13", "14", "15"], "desc": ["15", "14", "13"]}

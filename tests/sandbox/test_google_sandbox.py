@@ -454,3 +454,29 @@ async def test_sandbox_accounts_and_the_events_listing(
     assert [e["id"] for e in listed.json()["items"]] == [inserted.json()["id"]]
     missing = await http.get("/sandbox/google/events", params={"calendarId": "no@example.com"})
     assert missing.status_code == 404
+
+
+async def test_list_searches_the_documented_fields_with_q(
+    http: httpx.AsyncClient, sandbox: SandboxServer
+) -> None:
+    account = await new_account(sandbox)
+    invited = _event(_at(0), attendees=[{"email": "Maria@Example.com", "displayName": "Maria"}])
+    noted = _event(_at(1), description="Call first. Phone: +5511987654321")
+    placed = _event(_at(2), summary="Check-up", location="Room 4, Rua Augusta")
+    for body in (invited, noted, placed, _event(_at(3))):
+        assert (await _insert(http, account, body)).status_code == 200
+    url = f"{API}/calendars/{account.email}/events"
+
+    async def found(query: str) -> list[str]:
+        params = {"timeMin": _z(_at(-1)), "singleEvents": "true", "orderBy": "startTime"}
+        answer = await http.get(
+            url, params={**params, "q": query}, headers=_auth(account.access_token)
+        )
+        assert answer.status_code == 200, answer.text
+        return [e["start"]["dateTime"] for e in answer.json()["items"]]
+
+    assert await found("maria@example.com") == [_z(_at(0))]  # an attendee's e-mail, any case
+    assert await found("+5511987654321") == [_z(_at(1))]  # the description
+    assert await found("augusta check-up") == [_z(_at(2))]  # every term, in any field
+    assert await found("augusta maria") == []
+    assert len(await found(account.email)) == 4  # the organizer's e-mail is searched too

@@ -8,9 +8,12 @@ Descriptions are templates (see `ToolArguments`): `{timezone}` is the function's
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
 
-from agentcal.providers.base import ToolArguments
+from pydantic import Field, model_validator
+
+from agentcal.providers.base import ToolArguments, tool_argument_error
+from agentcal.scheduling.speech import say
 
 MAX_RANGE_DAYS = 31  # `check_availability`: endDate at most this many days after startDate
 
@@ -53,28 +56,75 @@ class CreateBookingArguments(ToolArguments):
     )
 
 
-class CancelBookingArguments(ToolArguments):
-    booking_id: str | None = Field(
-        None,
-        description="The bookingId that create_booking returned; without it, give "
-        "attendeeEmail and start.",
-    )
-    attendee_email: str | None = Field(
-        None,
-        description="E-mail address of the attendee, to find the booking with start when you "
-        "have no bookingId.",
-    )
+PHONE = (
+    "Phone number of the attendee, as given (e.g. +5511987654321); one without a country "
+    "code is read as a number of the calendar's country."
+)
+BOOKING_ID = (
+    "The bookingId that create_booking or find_booking returned; without it, give "
+    "attendeeEmail or attendeePhone, and start."
+)
+ATTENDEE_EMAIL = (
+    "E-mail address of the attendee, to find the booking with start when you have no bookingId."
+)
+
+
+class _ByAttendee(ToolArguments):
+    """A booking named by its id, or by its attendee (e-mail or phone) and start."""
+
+    booking_id: str | None = Field(None, description=BOOKING_ID)
+    attendee_email: str | None = Field(None, description=ATTENDEE_EMAIL)
+    attendee_phone: str | None = Field(None, description=PHONE)
     start: str | None = Field(
-        None, description="Start of the booking to cancel, with attendeeEmail: {time_forms}."
+        None, description="Start of the booking, with attendeeEmail or attendeePhone: {time_forms}."
+    )
+
+    @model_validator(mode="after")
+    def _named(self) -> Self:
+        by_attendee = self.attendee_email is not None or self.attendee_phone is not None
+        if self.booking_id is None and (self.start is None or not by_attendee):
+            raise tool_argument_error(
+                say(
+                    "Give the bookingId that create_booking or find_booking returned, or the "
+                    "attendeeEmail or attendeePhone of the attendee together with the start "
+                    "of the booking."
+                )
+            )
+        return self
+
+
+class CancelBookingArguments(_ByAttendee):
+    start: str | None = Field(
+        None,
+        description="Start of the booking to cancel, with attendeeEmail or attendeePhone: "
+        "{time_forms}.",
     )
     reason: str | None = Field(None, description="Why the meeting is cancelled, in a few words.")
     time_zone: str | None = Field(None, description=TIME_ZONE)
 
 
-class RescheduleBookingArguments(ToolArguments):
-    booking_id: str = Field(description="The bookingId that create_booking returned.")
+class RescheduleBookingArguments(_ByAttendee):
+    start: str | None = Field(
+        None,
+        description="Current start of the booking to move, with attendeeEmail or "
+        "attendeePhone: {time_forms}.",
+    )
     new_start: str = Field(
         description="New start of the meeting, one of the free times: {time_forms}."
     )
     reason: str | None = Field(None, description="Why the meeting is moved, in a few words.")
     time_zone: str | None = Field(None, description=TIME_ZONE)
+
+
+class FindBookingArguments(ToolArguments):
+    attendee_phone: str | None = Field(None, description=PHONE)
+    attendee_email: str | None = Field(None, description="E-mail address of the attendee.")
+    time_zone: str | None = Field(None, description=TIME_ZONE)
+
+    @model_validator(mode="after")
+    def _someone(self) -> Self:
+        if self.attendee_phone is None and self.attendee_email is None:
+            raise tool_argument_error(
+                say("Give the attendeePhone or attendeeEmail of the person whose bookings to find.")
+            )
+        return self

@@ -5,7 +5,7 @@ whose `PROVIDER` (a `Provider`) is listed in `agentcal.providers.registry`. Thro
 the runtime finds the functions linked to a bot, names and describes their tools, and
 runs them:
 
-* `Action`: what a tool does; every provider offers the four.
+* `Action`: what a tool does; every provider offers all five.
 * `ToolArguments`: one model per action and provider. It validates a call's arguments,
   and its fields are the very parameters the catalog renders (`parameters()`), so the
   two cannot drift apart.
@@ -67,11 +67,13 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from agentcal.bookings.index import Change
 from agentcal.crypto.keyring import Keyring
 from agentcal.db.locks import KeyedLocks
 from agentcal.errors import ToolError
 from agentcal.notifications.events import Notification
 from agentcal.notifications.senders import Destination
+from agentcal.scheduling.speech import say, translatable
 from agentcal.settings import Settings
 
 __all__ = [
@@ -121,9 +123,17 @@ class Action(StrEnum):
     CREATE_BOOKING = "create_booking"
     CANCEL_BOOKING = "cancel_booking"
     RESCHEDULE_BOOKING = "reschedule_booking"
+    FIND_BOOKING = "find_booking"
 
 
-BOOKING_ACTIONS = (Action.CREATE_BOOKING, Action.CANCEL_BOOKING, Action.RESCHEDULE_BOOKING)
+# Offered with the booking switch: finding one's booking is how a caller gets to
+# cancelling or moving it.
+BOOKING_ACTIONS = (
+    Action.CREATE_BOOKING,
+    Action.CANCEL_BOOKING,
+    Action.RESCHEDULE_BOOKING,
+    Action.FIND_BOOKING,
+)
 
 
 # ------------------------------------------------------------------------ the errors
@@ -310,16 +320,21 @@ class ToolArguments(BaseModel):
         if kind == "tool_argument":
             return error["msg"]
         if kind == "missing":
-            return f"{name} is required"
+            return say("{name} is required", name=name)
         parameter = next((p for p in cls.parameters({}, strict=False) if p.name == name), None)
         if parameter is not None and parameter.type == "integer":
             low, high = parameter.minimum, parameter.maximum
             if low is not None and high is not None:
-                return f"{name} must be a whole number from {low} to {high}"
-            return f"{name} must be a whole number"
+                return say(
+                    "{name} must be a whole number from {low} to {high}",
+                    name=name,
+                    low=low,
+                    high=high,
+                )
+            return say("{name} must be a whole number", name=name)
         if kind == "string_type":
-            return f"{name} must be a string"
-        return f"{name}: {error['msg']}"
+            return say("{name} must be a string", name=name)
+        return f"{name}: {error['msg']}"  # pydantic's own words, in English
 
     @classmethod
     def parameters(cls, words: Mapping[str, str], *, strict: bool = True) -> tuple[Parameter, ...]:
@@ -386,8 +401,10 @@ class ToolSource:
 
 
 # Why a tool is disabled, in the words of the switch an integrator would flip back.
-AVAILABILITY_OFF = "availability checks are switched off (checkAvailabilityEnabled: false)"
-BOOKING_OFF = "bookings are switched off (createBookingEnabled: false)"
+AVAILABILITY_OFF = translatable(
+    "availability checks are switched off (checkAvailabilityEnabled: false)"
+)
+BOOKING_OFF = translatable("bookings are switched off (createBookingEnabled: false)")
 
 
 def one_line(text: str) -> str:
@@ -431,12 +448,18 @@ class CallContext:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What an action produced: a sentence for the model, and the full data."""
+    """What an action produced: a sentence for the model, and the full data.
+
+    `notifications` and `bookings` (what the bookings index must learn: a booking made,
+    cancelled or moved) are written by the runtime with the call's audit record, in
+    one transaction: a booking is never left without its record, nor the reverse.
+    """
 
     content: str
     data: dict[str, Any]
     booking_id: str | None = None  # for the audit record
     notifications: tuple[Notification, ...] = ()
+    bookings: tuple[Change, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,6 +538,19 @@ class ToolResult:
     def for_call(self, call_id: str | None) -> ToolResult:
         """This result, answering the call `call_id` (a replay answers the repeat's id)."""
         return ToolResult(call_id, self.ok, self.content, self.data, self.error, self.notifications)
+
+    def ended_with(self, sentence: str) -> ToolResult:
+        """This result, `sentence` closing its `content` (and the error's message, when
+        it is the content); the content is shortened first if both would not fit."""
+        if not sentence:
+            return self
+        room = MAX_CONTENT - len(sentence) - 1
+        body = self.content if len(self.content) <= room else self.content[: room - 1] + "…"
+        content = f"{body} {sentence}"
+        error = self.error
+        if error is not None and error.message == self.content:
+            error = ErrorInfo(error.code, content, error.retryable)
+        return ToolResult(self.tool_call_id, self.ok, content, self.data, error, self.notifications)
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {

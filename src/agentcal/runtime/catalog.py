@@ -8,7 +8,7 @@ answer `tool_disabled` (rather than "unknown tool") when a model calls one from 
 older tool list. `formats.py` renders the offered specs for each agent stack.
 
 Names are `<action>_<slug>`. The slug is the function's title in lowercase ASCII; one
-slug serves all four actions of a function, so a name always splits into action and
+slug serves all the actions of a function, so a name always splits into action and
 function. Within a bot, functions are taken in creation order and a slug already taken
 gets `_2`, `_3`, …: a function's name depends only on its own title and on the functions
 created before it in the same bot, never on newer ones, on prompts, switches or
@@ -35,7 +35,7 @@ from agentcal.providers.base import BOOKING_ACTIONS, Action, ToolSource, ToolSpe
 
 # OpenAI and Anthropic both refuse tool names longer than 64 characters.
 MAX_NAME_LENGTH = 64
-# All four actions share a function's slug, so the slug must fit the longest action.
+# All actions share a function's slug, so the slug must fit the longest action.
 MAX_SLUG_LENGTH = MAX_NAME_LENGTH - max(len(action) for action in Action) - 1
 
 
@@ -163,9 +163,17 @@ def _sentence(source: ToolSource, action: Action, check_name: str | None) -> str
     if action is Action.CANCEL_BOOKING:
         return (
             f"Cancels a meeting booked on {owner}, given its bookingId or the attendee's "
-            f"e-mail and start time; {tz}."
+            f"e-mail or phone and start time; {tz}."
         )
-    return f"Moves a meeting booked on {owner} to a new start time; {tz}."
+    if action is Action.FIND_BOOKING:
+        return (
+            f"Finds a person's upcoming meetings on {owner} by their phone number or e-mail "
+            f"(at most 5, soonest first, each with its bookingId), to cancel or move one; {tz}."
+        )
+    return (
+        f"Moves a meeting booked on {owner} to a new start time, given its bookingId or the "
+        f"attendee's e-mail or phone and current start time; {tz}."
+    )
 
 
 def _words(source: ToolSource) -> dict[str, str]:

@@ -10,7 +10,8 @@ A call's life:
    inside one 15 s budget (`providers.http.call_budget`);
 4. every outcome of step 3, failures included, becomes a `ToolResult`, an audit record
    and, with an id, the stored result a repeat replays; a booking change's notification
-   goes to the outbox in that same transaction. Until then the claim's lease is
+   goes to the outbox, and the change itself to the bookings index, in that same
+   transaction. Until then the claim's lease is
    renewed (`idempotency.Lease`): a repeat waits for a live call, and takes over only
    the claim of a process that died.
 
@@ -34,14 +35,15 @@ import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from agentcal.bookings import index
 from agentcal.crypto.keyring import Keyring
 from agentcal.errors import AgentcalError, ToolError
 from agentcal.notifications import outbox
-from agentcal.notifications.events import Notification
 from agentcal.providers import http, registry
 from agentcal.providers.base import (
     CallContext,
     InvalidArguments,
+    Outcome,
     ProviderRuntime,
     Services,
     ToolResult,
@@ -51,7 +53,7 @@ from agentcal.runtime import audit, idempotency
 from agentcal.runtime.audit import CallRecord, record_call
 from agentcal.runtime.catalog import Catalog
 from agentcal.scheduling import speech
-from agentcal.scheduling.speech import Speech
+from agentcal.scheduling.speech import Speech, say
 
 log = structlog.get_logger("agentcal.runtime")
 
@@ -115,11 +117,11 @@ def decode_arguments(raw: Any) -> dict[str, Any]:
         try:
             raw = json.loads(raw) if raw.strip() else {}
         except ValueError:
-            raise InvalidArguments("the arguments are not valid JSON") from None
+            raise InvalidArguments(say("the arguments are not valid JSON")) from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise InvalidArguments("the arguments must be a JSON object")
+        raise InvalidArguments(say("the arguments must be a JSON object"))
     # OpenAI strict mode sends every optional argument, as null when unused.
     return {k: v for k, v in raw.items() if v is not None}
 
@@ -132,16 +134,20 @@ async def execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) 
     booking has started, a client that hangs up must not leave it half done (booked
     but unrecorded, its key released so that a retry books again). The result is then
     stored for the retry to replay.
+
+    Every sentence of the result, its failures included, is written in the bot's
+    language and, on a voice channel, to be heard: the task starts in that speech.
     """
-    task = asyncio.ensure_future(_execute(runtime, catalog, scope, call))
+    with speech.speaking(Speech(catalog.language, scope.voice)):
+        task = asyncio.ensure_future(_execute(runtime, catalog, scope, call))
     return await asyncio.shield(task)
 
 
 async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call) -> ToolResult:
     spec = catalog.resolve(call.name)
     if spec is None:
-        names = ", ".join(t.name for t in catalog.offered()) or "none"
-        message = f"there is no tool {call.name!r}; tools: {names}"
+        names = ", ".join(t.name for t in catalog.offered()) or say("none")
+        message = say("there is no tool {name}; tools: {names}", name=repr(call.name), names=names)
         return ToolResult.failure(call.id, "unknown_tool", message)
     try:
         arguments = decode_arguments(call.arguments)
@@ -172,9 +178,9 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
     started = time.perf_counter()
     try:
         with speech.speaking(Speech(catalog.language, scope.voice)):
-            result, outcome_code, booking_id, notifications = await _run(
-                runtime, spec, call, arguments, context
-            )
+            result, outcome_code, outcome = await _run(runtime, spec, call, arguments, context)
+            # Heard times leave their zone out; one sentence at the end names it.
+            result = result.ended_with(speech.ending())
     except BaseException:
         if lease is not None:
             await lease.stop()
@@ -191,10 +197,10 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
         arguments_hash=args_hash,
         outcome=outcome_code,
         latency_ms=int((time.perf_counter() - started) * 1000),
-        provider_booking_id=booking_id,
+        provider_booking_id=outcome.booking_id if outcome is not None else None,
     )
     try:
-        await _finish(runtime, record, claim_id, result, notifications)
+        await _finish(runtime, record, claim_id, result, outcome)
     finally:
         if lease is not None:
             await lease.stop()
@@ -209,11 +215,12 @@ async def _finish(
     record: CallRecord,
     claim_id: uuid.UUID | None,
     result: ToolResult,
-    notifications: tuple[Notification, ...] = (),
+    outcome: Outcome | None = None,
 ) -> None:
-    """Write the audit record, the result to replay and the notifications the change
-    asks for, in one transaction: a notification exists exactly when its call's record
-    does, so none is lost and none is sent for a call that left no record.
+    """Write the audit record, the result to replay, the notifications the change
+    asks for and what the bookings index must learn of it, in one transaction: a
+    notification or an index entry exists exactly when its call's record does, so none
+    is lost and none is sent for a call that left no record.
 
     The provider has acted by now: a failure here must not lose the result. A busy or
     briefly absent database is tried again; a bot deleted meanwhile (another replica,
@@ -223,6 +230,8 @@ async def _finish(
     crashed process (and looks for its own booking first) instead of booking again.
     """
     audit.count(record)  # once per call, whatever becomes of the write
+    notifications = outcome.notifications if outcome is not None else ()
+    changes = outcome.bookings if outcome is not None else ()
     failure: Exception | None = None
     for attempt in range(1, FINISH_ATTEMPTS + 1):
         try:
@@ -246,6 +255,14 @@ async def _finish(
                         origin,
                         notifications,
                         give_up_after=runtime.notification_give_up,
+                    )
+                if changes:
+                    await index.record(
+                        connection,
+                        record.institution_id,
+                        record.function_kind,
+                        record.function_id,
+                        changes,
                     )
             if notifications:
                 outbox.wake_local()
@@ -271,28 +288,31 @@ async def _finish(
 
 async def _run(
     runtime: Runtime, spec: ToolSpec, call: Call, arguments: dict[str, Any], context: CallContext
-) -> tuple[ToolResult, str, str | None, tuple[Notification, ...]]:
-    """The result, its outcome code for the audit, the provider booking id, and the
-    notifications the outcome asks for."""
+) -> tuple[ToolResult, str, Outcome | None]:
+    """The result, its outcome code for the audit, and the handler's outcome if it
+    had one (its booking id, notifications and index changes are recorded)."""
     if not spec.enabled:
-        message = f"the tool {spec.name} is switched off: {spec.disabled_reason}"
-        return ToolResult.failure(call.id, "tool_disabled", message), "tool_disabled", None, ()
+        message = say(
+            "the tool {name} is switched off: {reason}",
+            name=spec.name,
+            reason=say(spec.disabled_reason or ""),
+        )
+        return ToolResult.failure(call.id, "tool_disabled", message), "tool_disabled", None
     handler = registry.get(spec.kind).handlers[spec.action]
     try:
         parsed = spec.arguments.parse(arguments)
         with http.call_budget(CALL_BUDGET):
             outcome = await handler(runtime.providers[spec.kind], spec, parsed, context)
     except ToolError as error:
-        return ToolResult.from_error(call.id, error), error.code, None, ()
+        return ToolResult.from_error(call.id, error), error.code, None
     except AgentcalError as exc:  # e.g. the function was deleted mid-call
         code = _CODE_BY_STATUS.get(exc.status_code, "error")
-        return ToolResult.failure(call.id, code, exc.detail), code, None, ()
+        return ToolResult.failure(call.id, code, exc.detail), code, None
     except Exception:
         # A bug or a broken deployment (a missing key, the database down): still a
         # result the model can read, and audited; the details go to the log only.
         log.exception("tool call failed", tool=spec.name, action=spec.action.value)
-        message = "the calendar tool failed unexpectedly; try again later"
+        message = say("the calendar tool failed unexpectedly; try again later")
         failure = ToolResult.failure(call.id, "internal_error", message, retryable=True)
-        return failure, "internal_error", None, ()
-    result = ToolResult.success(call.id, outcome)
-    return result, "ok", outcome.booking_id, outcome.notifications
+        return failure, "internal_error", None
+    return ToolResult.success(call.id, outcome), "ok", outcome

@@ -79,6 +79,7 @@ _ACTION_TITLES = {
     Action.CREATE_BOOKING: "Book a meeting",
     Action.CANCEL_BOOKING: "Cancel a booking",
     Action.RESCHEDULE_BOOKING: "Reschedule a booking",
+    Action.FIND_BOOKING: "Find a caller's bookings",
 }
 
 # MCP's behaviour hints, for clients that ask before running tools that change things.
@@ -94,6 +95,7 @@ _HINTS = {
     Action.RESCHEDULE_BOOKING: ToolAnnotations(
         read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
     ),
+    Action.FIND_BOOKING: ToolAnnotations(read_only_hint=True, open_world_hint=True),
 }
 
 

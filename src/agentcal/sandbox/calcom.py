@@ -459,9 +459,11 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
         attendeeEmail: str | None = None,  # noqa: N803 - Cal.com's query names
         afterStart: str | None = None,  # noqa: N803
         beforeEnd: str | None = None,  # noqa: N803
+        sortStart: str | None = None,  # noqa: N803
         take: int = 100,
     ) -> JSONResponse:
-        """The caller's bookings (authentication required, as Cal.com documents it)."""
+        """The caller's bookings (authentication required, as Cal.com documents it), by
+        start time (latest first with `sortStart=desc`)."""
         if refused := _booking_version(request, cal_api_version):
             return refused
         caller = _caller(state, authorization)
@@ -469,9 +471,14 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
             return calcom_error(request, 401, "UnauthorizedException", "Invalid API key")
         after, before = _moment(afterStart), _moment(beforeEnd)
         email = attendeeEmail.lower() if attendeeEmail else None
+        if sortStart not in (None, "asc", "desc"):
+            return calcom_error(
+                request, 400, "BAD_REQUEST", "sortStart - must be one of: asc, desc"
+            )
+        ordered = sorted(state.bookings.values(), key=lambda b: b.start)
         found = [
             b
-            for b in sorted(state.bookings.values(), key=lambda b: b.start)
+            for b in (reversed(ordered) if sortStart == "desc" else ordered)
             if b.user is caller
             and (email is None or (b.attendee.get("email") or "").lower() == email)
             and (after is None or b.start >= after)

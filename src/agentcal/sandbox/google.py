@@ -436,6 +436,27 @@ def _busy(
     return [{"start": _utc_z(s), "end": _utc_z(e)} for s, e in merged]
 
 
+def _searched_text(event: dict[str, Any]) -> str:
+    """What `events.list`'s `q` searches, as Google documents it: summary, description,
+    location, the attendees' and the organizer's names and e-mails, and the labels of a
+    working location."""
+    people = [*(event.get("attendees") or []), event.get("organizer") or {}]
+    texts = [event.get("summary"), event.get("description"), event.get("location")]
+    for person in people:
+        texts += [person.get("displayName"), person.get("email")]
+    where = event.get("workingLocationProperties") or {}
+    office = where.get("officeLocation") or {}
+    texts += [office.get("buildingId"), office.get("deskId"), office.get("label")]
+    texts.append((where.get("customLocation") or {}).get("label"))
+    return "\n".join(t for t in texts if isinstance(t, str)).casefold()
+
+
+def _matches(event: dict[str, Any], query: str) -> bool:
+    """Every term of the free-text query appears in the searched fields (case aside)."""
+    searched = _searched_text(event)
+    return all(term in searched for term in query.casefold().split())
+
+
 # -- the Calendar API -----------------------------------------------------------------
 
 
@@ -564,7 +585,8 @@ def create_google_api(state: GoogleState) -> FastAPI:
     async def list_events(
         calendar_id: str, request: Request, authorization: Auth = None
     ) -> JSONResponse:
-        """Events overlapping [timeMin, timeMax). No recurrence: every event is single."""
+        """Events overlapping [timeMin, timeMax), those matching `q` if given. No
+        recurrence: every event is single."""
         account = caller(authorization)
         if isinstance(account, JSONResponse):
             return account
@@ -587,6 +609,7 @@ def create_google_api(state: GoogleState) -> FastAPI:
         show_deleted = query.get("showDeleted", "false").lower() == "true"
         limit = _query_int(query.get("maxResults"), "maxResults", 1, 2500, 250)
         offset = _query_int(query.get("pageToken"), "pageToken", 0, 10**9, 0)
+        search = query.get("q")
 
         chosen: list[tuple[datetime, dict[str, Any]]] = []
         for event in calendar.events.values():
@@ -596,6 +619,8 @@ def create_google_api(state: GoogleState) -> FastAPI:
             if time_min is not None and end <= time_min:
                 continue
             if time_max is not None and start >= time_max:
+                continue
+            if search and not _matches(event, search):
                 continue
             chosen.append((start, event))
         if order == "startTime":

@@ -77,6 +77,7 @@ async def _function(tenant: Tenant, sandbox: SandboxServer, **settings: Any) -> 
         "create_booking",
         "cancel_booking",
         "reschedule_booking",
+        "find_booking",
     }
     return Setup(bot_id, function_id, account, names)
 

@@ -119,6 +119,7 @@ async def test_initialize_and_tools_list_give_the_rest_mcp_format(
         BOOK,
         "cancel_booking_dr_ana",
         "reschedule_booking_dr_ana",
+        "find_booking_dr_ana",
     ]
     assert tools == rest.json()["tools"]
 

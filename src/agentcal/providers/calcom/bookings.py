@@ -12,10 +12,16 @@ call taken over from a process that died mid-call (`CallContext.resumed`) first 
 among the attendee's bookings for the one carrying its tag, and answers from it: the
 dead call may have booked before it could record the booking, and the re-check would
 then find the slot taken by the call itself.
+
+A caller's bookings are found (`find_booking`, and cancel or move by attendee and start)
+in agentcal's bookings index, each read back from Cal.com, and by Cal.com's own search
+by attendee e-mail (`GET /v2/bookings?attendeeEmail=`), which also finds bookings made
+elsewhere. Cal.com cannot search by phone: a phone finds what agentcal booked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
@@ -23,16 +29,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agentcal.bookings import index
 from agentcal.db.caches import TtlCache
 from agentcal.db.locks import KeyedLocks, calendar_lock
-from agentcal.providers import results
-from agentcal.providers.arguments import CancelBookingArguments, RescheduleBookingArguments
+from agentcal.providers import finding, results
+from agentcal.providers.arguments import (
+    CancelBookingArguments,
+    FindBookingArguments,
+    RescheduleBookingArguments,
+)
 from agentcal.providers.base import (
-    AmbiguousBooking,
-    BookingNotFound,
     CallContext,
     EventTypeRequired,
-    InvalidArguments,
     Outcome,
     ProviderError,
     Services,
@@ -45,7 +53,12 @@ from agentcal.providers.calcom.errors import (
     CalcomSlotUnavailable,
 )
 from agentcal.providers.calcom.models import API_KEY, CalcomIntegration
-from agentcal.providers.calcom.tools import CalcomAvailabilityArguments, CalcomBookingArguments
+from agentcal.providers.calcom.tools import (
+    KIND,
+    CalcomAvailabilityArguments,
+    CalcomBookingArguments,
+)
+from agentcal.scheduling.speech import say
 from agentcal.scheduling.times import (
     check_range,
     check_start,
@@ -53,7 +66,6 @@ from agentcal.scheduling.times import (
     iso_local,
     parse_range,
     parse_start,
-    speakable,
     speakable_span,
     zone_name,
 )
@@ -146,11 +158,19 @@ async def _target(runtime: CalcomRuntime, spec: ToolSpec, wanted: str | None) ->
     else:
         match = [t for t in types if t.slug == wanted]
     if len(match) != 1:
-        slugs = ", ".join(t.slug for t in types) or "none"
-        reason = f"there is no event type {wanted!r}" if wanted else "several event types exist"
+        slugs = ", ".join(t.slug for t in types) or say("none")
+        reason = (
+            say("there is no event type {slug}", slug=repr(wanted))
+            if wanted
+            else say("several event types exist")
+        )
         listed = [{"slug": t.slug, "lengthInMinutes": t.length_in_minutes} for t in types]
         raise EventTypeRequired(
-            f"Say which event type to use ({reason}); pass eventTypeSlug, one of: {slugs}.",
+            say(
+                "Say which event type to use ({reason}); pass eventTypeSlug, one of: {slugs}.",
+                reason=reason,
+                slugs=slugs,
+            ),
             data={"eventTypes": listed},
         )
     return _Target(row, api_key, match[0])
@@ -247,6 +267,7 @@ async def create_booking(
     check_start(start.at, now=results.now(), tz=tz, min_notice_minutes=0)
     target = await _target(runtime, spec, args.event_type_slug)
     length = timedelta(minutes=target.event_type.length_in_minutes)
+    person = index.Attendee.of(args.attendee_email, args.attendee_phone, spec.timezone)
     tag = call_tag(context.key) if context.key is not None else None
     # One booking per slot: re-check and book under the calendar's lock.
     lock = f"calcom:{target.integration.calcom_username}"
@@ -262,7 +283,7 @@ async def create_booking(
         if booking is None:
             free = await _free(runtime, target, start.at, start.at + length, tz)
             if any(s == start.at for s, _ in free):
-                booking = await _book(runtime, target, start.at, tz, args, tag)
+                booking = await _book(runtime, target, start.at, tz, args, person.phone, tag)
     if booking is None and tag is not None and not context.resumed:
         # Perhaps taken by this very call: a first run whose claim was released or
         # taken over unnoticed (a cancelled task, a lease that lapsed while it ran).
@@ -279,7 +300,13 @@ async def create_booking(
     )
     if start.note:
         content = f"{start.note} {content}"
-    return Outcome(content, _booking_data(booking, tz, target), booking_id=booking.uid)
+    hashes = person.hashes(runtime.services.keyring, spec.function_id)
+    return Outcome(
+        content,
+        _booking_data(booking, tz, target),
+        booking_id=booking.uid,
+        bookings=(index.Change.booked(booking.uid, booking.start, booking.end, hashes),),
+    )
 
 
 async def _book(
@@ -288,9 +315,11 @@ async def _book(
     start: datetime,
     tz: ZoneInfo,
     args: CalcomBookingArguments,
+    phone: str | None,
     tag: str | None,
 ) -> Booking | None:
-    """The booking, or None when Cal.com says the slot was taken since the re-check."""
+    """The booking, or None when Cal.com says the slot was taken since the re-check.
+    `phone`: the attendee's, in E.164 when it is a number."""
     try:
         return await runtime.client.create_booking(
             target.api_key,
@@ -298,7 +327,7 @@ async def _book(
             attendee_name=args.attendee_name,
             attendee_email=args.attendee_email,
             attendee_time_zone=zone_name(tz),
-            attendee_phone=args.attendee_phone,
+            attendee_phone=phone or args.attendee_phone,
             event_type_id=target.event_type.id,
             notes=args.notes,
             metadata={CALL_METADATA_KEY: tag} if tag is not None else None,
@@ -339,29 +368,104 @@ async def _bookings_at(
     return [b for b in bookings if b.start == start]
 
 
-async def _find_booking(
-    calcom: CalcomClient, api_key: str, args: CancelBookingArguments, tz: ZoneInfo
+_DEAD = ("cancelled", "rejected")
+
+
+async def _booking_or_none(calcom: CalcomClient, api_key: str, uid: str) -> Booking | None:
+    try:
+        return await calcom.get_booking(api_key, uid)
+    except CalcomNotFound:
+        return None
+
+
+def _lookup(runtime: CalcomRuntime, spec: ToolSpec, person: index.Attendee) -> index.Lookup:
+    return person.lookup(runtime.services.keyring, spec.function_id)
+
+
+async def _by_attendee(
+    runtime: CalcomRuntime,
+    spec: ToolSpec,
+    api_key: str,
+    args: CancelBookingArguments | RescheduleBookingArguments,
+    tz: ZoneInfo,
 ) -> str:
-    """The uid of the active booking of `attendeeEmail` starting at `start`."""
-    email, start_text = args.attendee_email, args.start
-    if email is None or start_text is None:
-        raise InvalidArguments(
-            "Give the bookingId that create_booking returned, or attendeeEmail and start."
-        )
-    start = parse_start(start_text, tz)
-    bookings = await _bookings_at(calcom, api_key, email, start.at)
-    matches = [b for b in bookings if b.status == "accepted"]
+    """The uid of the one active booking of the attendee (e-mail or phone) starting at
+    `start`: Cal.com's by e-mail, and those agentcal's index holds, read back."""
+    assert args.start is not None  # the arguments' model asks for it without a bookingId
+    start = parse_start(args.start, tz).at
+    person = finding.attendee(spec, args.attendee_email, args.attendee_phone)
+    entries = await index.within(
+        runtime.services.engine,
+        KIND,
+        spec.function_id,
+        _lookup(runtime, spec, person),
+        start,
+        start + timedelta(minutes=1),
+    )
+    client = runtime.client
+    searches = [_bookings_at(client, api_key, person.email, start)] if person.email else []
+    reads = [_booking_or_none(client, api_key, e.booking_id) for e in entries if e.start == start]
+    answers = await asyncio.gather(*searches, *reads)
+    seen: list[Booking] = []
+    for answer in answers:
+        seen += answer if isinstance(answer, list) else [answer] if answer else []
+    matches = {b.uid: b for b in seen if b.status == "accepted" and b.start == start}
     if not matches:
-        raise BookingNotFound(
-            f"There is no active booking for {email} at {speakable(start.at, tz)} on this "
-            "calendar; check the time, or use the bookingId."
-        )
+        raise finding.not_found(person, start, tz)
     if len(matches) > 1:
-        raise AmbiguousBooking(
-            f"{email} has {len(matches)} bookings at that time; cancel one by its bookingId.",
-            data={"bookingIds": [b.uid for b in matches]},
+        raise finding.ambiguous(person, len(matches), {"bookingIds": sorted(matches)})
+    return next(iter(matches))
+
+
+async def find_booking(
+    runtime: CalcomRuntime, spec: ToolSpec, args: FindBookingArguments, context: CallContext
+) -> Outcome:
+    tz = results.zone(spec, args.time_zone)
+    person = finding.attendee(spec, args.attendee_email, args.attendee_phone)
+    _, api_key = _integration(runtime, spec)
+    now = results.now()
+    entries = await index.upcoming(
+        runtime.services.engine,
+        KIND,
+        spec.function_id,
+        _lookup(runtime, spec, person),
+        after=now,
+        limit=finding.MAX_CANDIDATES,
+    )
+    client = runtime.client
+    searches = []
+    if person.email is not None:
+        searches.append(
+            client.list_bookings(
+                api_key, attendee_email=person.email, after_start=now, soonest_first=True
+            )
         )
-    return matches[0].uid
+    reads = [_booking_or_none(client, api_key, entry.booking_id) for entry in entries]
+    answers = await asyncio.gather(*searches, *reads)
+    bookings: list[Booking] = []
+    for searched in answers[: len(searches)]:
+        assert isinstance(searched, list)
+        bookings += [b for b in searched if b.status not in _DEAD]
+    changes = []
+    for entry, booking in zip(entries, answers[len(searches) :], strict=True):
+        assert not isinstance(booking, list)
+        if booking is not None and booking.status in _DEAD and booking.rescheduled_to_uid:
+            # Moved in Cal.com, which makes a new booking of it: follow it once.
+            moved = await _booking_or_none(client, api_key, booking.rescheduled_to_uid)
+            if moved is not None and moved.status not in _DEAD:
+                changes.append(
+                    index.Change.moved(entry.booking_id, moved.start, moved.end, new_id=moved.uid)
+                )
+                bookings.append(moved)
+                continue
+        if booking is None or booking.status in _DEAD:
+            changes.append(index.Change.cancelled(entry.booking_id))
+            continue
+        if (booking.start, booking.end) != (entry.start, entry.end):
+            changes.append(index.Change.moved(booking.uid, booking.start, booking.end))
+        bookings.append(booking)
+    found = [finding.Found(b.uid, b.start, b.end, b.title) for b in bookings]
+    return finding.found_outcome(spec, person, finding.soonest(found, now), tz, changes)
 
 
 async def cancel_booking(
@@ -371,10 +475,17 @@ async def cancel_booking(
     _, api_key = _integration(runtime, spec)
     booking_id = args.booking_id
     if booking_id is None:
-        booking_id = await _find_booking(runtime.client, api_key, args, tz)
+        booking_id = await _by_attendee(runtime, spec, api_key, args, tz)
     booking = await runtime.client.cancel_booking(api_key, booking_id, args.reason)
-    content = f"Cancelled the booking of {speakable_span(booking.start, booking.end, tz)}."
-    return Outcome(content, _booking_data(booking, tz, None), booking_id=booking.uid)
+    content = say(
+        "Cancelled the booking of {span}.", span=speakable_span(booking.start, booking.end, tz)
+    )
+    return Outcome(
+        content,
+        _booking_data(booking, tz, None),
+        booking_id=booking.uid,
+        bookings=(index.Change.cancelled(booking.uid),),
+    )
 
 
 async def reschedule_booking(
@@ -384,17 +495,36 @@ async def reschedule_booking(
     new_start = parse_start(args.new_start, tz)
     check_start(new_start.at, now=results.now(), tz=tz, min_notice_minutes=0)
     row, api_key = _integration(runtime, spec)
+    booking_id = args.booking_id
+    if booking_id is None:
+        booking_id = await _by_attendee(runtime, spec, api_key, args, tz)
     services = runtime.services
     lock = f"calcom:{row.calcom_username}"
     async with calendar_lock(services.engine, services.calendar_locks, lock):
         try:
             booking = await runtime.client.reschedule_booking(
-                api_key, args.booking_id, new_start.at, args.reason
+                api_key, booking_id, new_start.at, args.reason
             )
         except CalcomSlotUnavailable:
             raise results.unavailable(new_start.at, tz, []) from None
-    content = (
-        f"Moved the booking to {speakable_span(booking.start, booking.end, tz)}. "
-        f"New booking id: {booking.uid}."
+    content = say(
+        "Moved the booking to {span}. New booking id: {booking_id}.",
+        span=speakable_span(booking.start, booking.end, tz),
+        booking_id=booking.uid,
     )
-    return Outcome(content, _booking_data(booking, tz, None), booking_id=booking.uid)
+    # Cal.com makes a new booking of the moved one; its attendee lets the index take it
+    # in, should it not hold the old one (a booking made elsewhere).
+    guest = booking.attendees[0] if booking.attendees else None
+    person = index.Attendee.of(
+        guest.email if guest else None, guest.phone_number if guest else None, spec.timezone
+    )
+    moved = index.Change.moved(
+        booking_id,
+        booking.start,
+        booking.end,
+        new_id=booking.uid,
+        attendee=person.hashes(services.keyring, spec.function_id),
+    )
+    return Outcome(
+        content, _booking_data(booking, tz, None), booking_id=booking.uid, bookings=(moved,)
+    )

@@ -25,6 +25,7 @@ from agentcal.providers.calcom.errors import (
     CalcomSlotUnavailable,
     CalcomUnavailable,
 )
+from agentcal.scheduling.speech import say
 
 EVENT_TYPES_VERSION = "2024-06-14"
 SLOTS_VERSION = "2024-09-04"
@@ -136,7 +137,7 @@ class CalcomClient:
             safe=True,
         )
         if not isinstance(data, list):
-            raise CalcomError("Cal.com answered event types in an unexpected shape")
+            raise CalcomError(say("Cal.com answered event types in an unexpected shape"))
         return [_parse(EventType, item) for item in data]
 
     async def slots(
@@ -165,7 +166,7 @@ class CalcomClient:
             "GET", "/v2/slots", api_key, SLOTS_VERSION, params=params, op="slots", safe=True
         )
         if not isinstance(data, dict):
-            raise CalcomError("Cal.com answered slots in an unexpected shape")
+            raise CalcomError(say("Cal.com answered slots in an unexpected shape"))
         found = [_parse(Slot, s) for day in sorted(data) for s in data[day] or []]
         return sorted(found, key=lambda slot: slot.start)
 
@@ -224,9 +225,13 @@ class CalcomClient:
         attendee_email: str | None = None,
         after_start: datetime | None = None,
         before_end: datetime | None = None,
+        soonest_first: bool = False,
     ) -> list[Booking]:
-        """`GET /v2/bookings`: the key owner's bookings, filtered (first 100)."""
+        """`GET /v2/bookings`: the key owner's bookings, filtered (first 100), by start
+        time when `soonest_first` (else in Cal.com's own order)."""
         params: dict[str, str] = {"take": "100"}
+        if soonest_first:
+            params["sortStart"] = "asc"
         if attendee_email:
             params["attendeeEmail"] = attendee_email
         if after_start is not None:
@@ -243,7 +248,7 @@ class CalcomClient:
             safe=True,
         )
         if not isinstance(data, list):
-            raise CalcomError("Cal.com answered bookings in an unexpected shape")
+            raise CalcomError(say("Cal.com answered bookings in an unexpected shape"))
         # Recurring and seated bookings come in other shapes; agentcal books neither.
         return [_parse(Booking, item) for item in data if isinstance(item, dict) and "uid" in item]
 
@@ -355,29 +360,39 @@ def _data(response: httpx.Response) -> Any:
     status = response.status_code
     if status in (401, 403):
         raise CalcomAuthError(
-            f"Cal.com refused the integration's API key ({status}); "
-            "set a valid key with PUT /api/v1/calcom/integration/{id} and `apiKey`"
+            say(
+                "Cal.com refused the integration's API key ({status}); set a valid key with "
+                "PUT /api/v1/calcom/integration/{{id}} and `apiKey`",
+                status=status,
+            )
         )
     if status == 404:
-        raise CalcomNotFound(f"Cal.com: {_error_message(response)}")
+        raise CalcomNotFound(say("Cal.com: {message}", message=_error_message(response)))
     if status == 429:
         wait = response.headers.get("Retry-After")
+        said = (
+            say("Cal.com is rate-limiting this API key; retry after {seconds} s", seconds=wait)
+            if wait
+            else say("Cal.com is rate-limiting this API key")
+        )
         raise CalcomRateLimited(
-            "Cal.com is rate-limiting this API key" + (f"; retry after {wait} s" if wait else ""),
+            said,
             headers={"Retry-After": wait} if wait else None,
         )
     if status >= 500:
-        raise CalcomUnavailable(f"Cal.com is unavailable ({status})")
+        raise CalcomUnavailable(say("Cal.com is unavailable ({status})", status=status))
     if status >= 400:
         message = _error_message(response)
         words = message.lower().replace("_", " ")
         if status == 409 or any(hint in words for hint in _UNAVAILABLE_HINTS):
-            raise CalcomSlotUnavailable(f"Cal.com: {message}")
-        raise CalcomRequestError(f"Cal.com refused the request ({status}): {message}")
+            raise CalcomSlotUnavailable(say("Cal.com: {message}", message=message))
+        raise CalcomRequestError(
+            say("Cal.com refused the request ({status}): {message}", status=status, message=message)
+        )
     try:
         body = response.json()
     except ValueError as exc:
-        raise CalcomError("Cal.com answered with something that is not JSON") from exc
+        raise CalcomError(say("Cal.com answered with something that is not JSON")) from exc
     if not isinstance(body, dict) or body.get("status") != "success" or "data" not in body:
-        raise CalcomError("Cal.com answered without its success envelope")
+        raise CalcomError(say("Cal.com answered without its success envelope"))
     return body["data"]

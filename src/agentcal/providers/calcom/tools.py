@@ -13,6 +13,7 @@ from agentcal.providers.arguments import (
     CancelBookingArguments,
     CheckAvailabilityArguments,
     CreateBookingArguments,
+    FindBookingArguments,
     RescheduleBookingArguments,
 )
 from agentcal.providers.base import (
@@ -25,8 +26,11 @@ from agentcal.providers.base import (
 )
 from agentcal.providers.calcom.models import CalcomIntegration
 from agentcal.providers.calcom.service import get_integration
+from agentcal.scheduling.speech import translatable
 
 KIND = "calcom"
+# Why its tools are all off, said in the bot's language when one is called.
+INACTIVE = translatable("the integration is inactive (isActive: false)")
 EVENT_TYPE = (
     "Slug of the Cal.com event type, the kind of meeting (e.g. 30min); by default "
     "{default_event_type}."
@@ -46,6 +50,7 @@ ARGUMENTS: dict[Action, type[ToolArguments]] = {
     Action.CREATE_BOOKING: CalcomBookingArguments,
     Action.CANCEL_BOOKING: CancelBookingArguments,
     Action.RESCHEDULE_BOOKING: RescheduleBookingArguments,
+    Action.FIND_BOOKING: FindBookingArguments,
 }
 
 
@@ -65,7 +70,7 @@ def source(row: CalcomIntegration) -> ToolSource:
         prompt=row.prompt,
         timezone=row.timezone,
         owner=f'the Cal.com calendar "{one_line(row.title)}" of user {row.calcom_username}',
-        inactive=None if row.is_active else "the integration is inactive (isActive: false)",
+        inactive=None if row.is_active else INACTIVE,
         availability_off=None if row.check_availability_enabled else AVAILABILITY_OFF,
         booking_off=None if row.create_booking_enabled else BOOKING_OFF,
         words={"default_event_type": default},

@@ -22,22 +22,27 @@ A booking made by a tool call with an id gets an event id derived from the call'
 idempotency key (`event_id_for`), so it is made at most once even across a crash: a
 call taken over from a process that died mid-call (`CallContext.resumed`) first looks
 for the event under that id and answers from it if it is there.
+
+A caller's bookings are found (`find_booking`, and cancel or move by attendee and start)
+in agentcal's bookings index and by Google's free-text search (`events.list` with `q`):
+the e-mail matches attendees of events made anywhere, the E.164 phone the description
+that `create_booking` writes it into.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agentcal.bookings import index
 from agentcal.db.locks import calendar_lock
 from agentcal.notifications.events import BookingFacts, EventType, Notification
-from agentcal.providers import results
-from agentcal.providers.arguments import RescheduleBookingArguments
+from agentcal.providers import finding, results
 from agentcal.providers.base import (
-    AmbiguousBooking,
     BookingCancelled,
     BookingNotFound,
     CalendarNotFound,
@@ -51,6 +56,7 @@ from agentcal.providers.base import (
 from agentcal.providers.google_calendar.client import (
     Attendee,
     Event,
+    EventAttendee,
     EventDateTime,
     GoogleCalendarClient,
     NewEvent,
@@ -65,9 +71,12 @@ from agentcal.providers.google_calendar.errors import (
 )
 from agentcal.providers.google_calendar.models import Function, GoogleCalendarPlugin
 from agentcal.providers.google_calendar.tools import (
+    KIND,
     GoogleAvailabilityArguments,
     GoogleBookingArguments,
     GoogleCancelArguments,
+    GoogleFindArguments,
+    GoogleRescheduleArguments,
 )
 from agentcal.scheduling.errors import InvalidTimezone
 from agentcal.scheduling.slots import (
@@ -77,6 +86,7 @@ from agentcal.scheduling.slots import (
     free_slots,
     freebusy_range,
 )
+from agentcal.scheduling.speech import babel_locale, current, say
 from agentcal.scheduling.times import (
     check_range,
     check_start,
@@ -87,7 +97,6 @@ from agentcal.scheduling.times import (
     parse_start,
     speakable,
     speakable_span,
-    speakable_times,
     zone_name,
 )
 from agentcal.settings import Settings
@@ -175,7 +184,7 @@ def _notifications(calendar: _Calendar, kind: EventType, event: Event) -> tuple[
     if plugin.notification_type is None:
         return ()
     start, end = _span(event, calendar)
-    guest = next((a for a in event.attendees if a.email and not a.organizer and not a.self_), None)
+    guest = _guest(event)
     facts = BookingFacts(
         booking_id=event.id,
         start=start,
@@ -195,6 +204,8 @@ def _notifications(calendar: _Calendar, kind: EventType, event: Event) -> tuple[
             wait_for_speech_ms=plugin.notification_wait_for_speech,
             booking=facts,
             template=plugin.notification_content,
+            # `{{start}}` and `{{end}}` are written in the bot's language.
+            locale=babel_locale(current().language),
         ),
     )
 
@@ -213,16 +224,23 @@ async def _busy(calendar: _Calendar, time_min: datetime, time_max: datetime) -> 
     if entry is None and len(answer.calendars) == 1:  # Google may normalise the id
         entry = next(iter(answer.calendars.values()))
     if entry is None:
-        raise GoogleError("Google Calendar answered freeBusy without the function's calendar")
+        raise GoogleError(say("Google Calendar answered freeBusy without the function's calendar"))
     if entry.errors:
         reasons = ", ".join(sorted({e.reason for e in entry.errors}))
         if _MISSING_CALENDAR & {e.reason for e in entry.errors}:
             raise CalendarNotFound(
-                f"Google Calendar cannot find the calendar {calendar.id} for this account "
-                f"({reasons}); the calendarId of the function must be fixed."
+                say(
+                    "Google Calendar cannot find the calendar {calendar} for this account "
+                    "({reasons}); the calendarId of the function must be fixed.",
+                    calendar=calendar.id,
+                    reasons=reasons,
+                )
             )
         raise GoogleUnavailable(
-            f"Google Calendar could not read the calendar's busy times ({reasons}); try again."
+            say(
+                "Google Calendar could not read the calendar's busy times ({reasons}); try again.",
+                reasons=reasons,
+            )
         )
     intervals = []
     for period in entry.busy:
@@ -321,15 +339,17 @@ def _unavailable(
         calendar.rules, [], start=target, end=end, now=search.now, duration_minutes=minutes
     )
     if find_slot(bookable, target) is None:
-        said = speakable(target, tz)
-        why = (
-            f"{said} is not a time that can be booked: a {minutes}-minute meeting must lie "
-            f"within the working hours and start on the {calendar.rules.slot_minutes}-minute "
-            "grid of the free times check_availability lists."
+        why = say(
+            "{time} is not a time that can be booked: a {minutes}-minute meeting must lie "
+            "within the working hours and start on the {grid}-minute grid of the free times "
+            "check_availability lists.",
+            time=speakable(target, tz),
+            minutes=minutes,
+            grid=calendar.rules.slot_minutes,
         )
         if alternatives:
-            starts = [s for s, _ in alternatives]
-            why += f" The nearest free times are {speakable_times(starts, tz, limit=5)}."
+            options = results.nearest_said(alternatives, target, tz)
+            why += " " + say("The nearest free times are {options}.", options=options)
         failure = SlotUnavailable(why, data=failure.data)
     return failure
 
@@ -346,7 +366,7 @@ def _moment(when: EventDateTime, calendar: _Calendar) -> datetime:
         return _aware(when.date_time).astimezone(UTC)
     if when.day is not None:  # an all-day event: from the start of that day in the calendar
         return day_start(when.day, calendar.rules.tz)
-    raise GoogleError("Google Calendar answered an event without a start or end")
+    raise GoogleError(say("Google Calendar answered an event without a start or end"))
 
 
 def _span(event: Event, calendar: _Calendar) -> tuple[datetime, datetime]:
@@ -408,8 +428,11 @@ async def _get_event(calendar: _Calendar, booking_id: str) -> Event:
         return await calendar.get_event(booking_id)
     except GoogleNotFound:
         raise BookingNotFound(
-            f"There is no booking {booking_id!r} on this calendar. Use the bookingId that "
-            "create_booking returned, or give attendeeEmail and start to find it.",
+            say(
+                "There is no booking {booking_id} on this calendar. Use the bookingId that "
+                "create_booking returned, or give attendeeEmail and start to find it.",
+                booking_id=repr(booking_id),
+            ),
             data={"bookingId": booking_id},
         ) from None
 
@@ -445,7 +468,7 @@ async def check_availability(
     content = results.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
     horizon = calendar.rules.horizon_end(search.now)
     if not slots and window.end > horizon:
-        content += f" Bookings are open until {speakable(horizon, tz)}."
+        content += " " + say("Bookings are open until {end}.", end=speakable(horizon, tz))
     if window.notes:
         content = " ".join(window.notes) + " " + content
     return Outcome(
@@ -460,10 +483,11 @@ async def check_availability(
     )
 
 
-def _description(args: GoogleBookingArguments) -> str | None:
+def _description(args: GoogleBookingArguments, phone: str | None) -> str | None:
+    """The notes, and the phone: in E.164 when it is a number, so a search finds it."""
     parts = [args.notes] if args.notes else []
     if args.attendee_phone:
-        parts.append(f"Phone: {args.attendee_phone}")
+        parts.append(f"Phone: {phone or args.attendee_phone}")
     return "\n\n".join(parts) or None
 
 
@@ -476,12 +500,13 @@ async def create_booking(
     minutes = args.duration_minutes or calendar.rules.slot_minutes
     now = _check_bookable(start.at, calendar, tz)
     end = start.at + timedelta(minutes=minutes)
+    person = index.Attendee.of(args.attendee_email, args.attendee_phone, spec.timezone)
     event = NewEvent(
         summary=args.title or f"{spec.title} with {args.attendee_name}",
         start=start.at,
         end=end,
         time_zone=calendar.plugin.timezone,
-        description=_description(args),
+        description=_description(args, person.phone),
         attendees=[Attendee(email=args.attendee_email, display_name=args.attendee_name)],
     )
 
@@ -525,51 +550,135 @@ async def create_booking(
                 # The id names an event of an earlier call with this key (reused after
                 # its 24 h), since cancelled or moved: this booking needs an id of its own.
                 created = await insert(None)
-    label = f"“{args.title}”" if args.title else f"a {minutes}-minute meeting"
+    if args.title:
+        label = say("“{title}”", title=args.title)
+    else:
+        label = say("a {minutes}-minute meeting", minutes=minutes)
     content = results.booked_content(label, args.attendee_name, start.at, end, tz, created.id)
     if created.meet_link:
-        content += f" Google Meet link: {created.meet_link}"
+        content += " " + say("Google Meet link: {link}", link=created.meet_link)
     if start.note:
         content = f"{start.note} {content}"
+    hashes = person.hashes(runtime.services.keyring, spec.function_id)
     return Outcome(
         content,
         _event_data(created, calendar, tz),
         booking_id=created.id,
         notifications=_notifications(calendar, "booking.created", created),
+        bookings=(index.Change.booked(created.id, *_span(created, calendar), hashes),),
     )
 
 
+def _guest(event: Event) -> EventAttendee | None:
+    """The person the booking is for: the first attendee who is not the calendar's owner."""
+    return next((a for a in event.attendees if a.email and not a.organizer and not a.self_), None)
+
+
+def _is_theirs(event: Event, person: index.Attendee) -> bool:
+    """`person` is among the event's attendees, or their phone in its description."""
+    if person.email is not None and any(
+        (a.email or "").casefold() == person.email for a in event.attendees
+    ):
+        return True
+    return person.phone is not None and person.phone in (event.description or "")
+
+
+def _live(event: Event) -> bool:
+    return event.status != "cancelled" and _timed(event)
+
+
+def _lookup(runtime: GoogleRuntime, spec: ToolSpec, person: index.Attendee) -> index.Lookup:
+    return person.lookup(runtime.services.keyring, spec.function_id)
+
+
 async def _find_by_attendee(
-    calendar: _Calendar, email: str, start_text: str, tz: ZoneInfo
+    runtime: GoogleRuntime,
+    spec: ToolSpec,
+    calendar: _Calendar,
+    person: index.Attendee,
+    start_text: str,
+    tz: ZoneInfo,
 ) -> Event:
-    """The one live event starting at `start` with `email` among its attendees."""
+    """The one live event of `person` starting at `start`: theirs by attendee e-mail,
+    by the phone in its description, or by agentcal's index of what it booked."""
     start = parse_start(start_text, tz)
     day = day_start(start.at.astimezone(tz).date(), tz)
-    wanted = email.casefold()
+    next_day = day + timedelta(days=1)
+    engine = runtime.services.engine
+    entries = await index.within(
+        engine, KIND, spec.function_id, _lookup(runtime, spec, person), day, next_day
+    )
+    indexed = {entry.booking_id for entry in entries}
     theirs = [
         e
-        for e in await calendar.list_events(day, day + timedelta(days=1))
-        if e.status != "cancelled"
-        and _timed(e)
-        and any((a.email or "").casefold() == wanted for a in e.attendees)
+        for e in await calendar.list_events(day, next_day)
+        if _live(e) and (e.id in indexed or _is_theirs(e, person))
     ]
     exact = [e for e in theirs if _moment(e.start, calendar) == start.at]
     if len(exact) == 1:
         return exact[0]
-    said = speakable(start.at, tz)
     if exact:
-        raise AmbiguousBooking(
-            f"{len(exact)} bookings of {email} start at {said}; give the bookingId of the one "
-            "to cancel.",
-            data={"bookings": [_event_data(e, calendar, tz) for e in exact]},
-        )
-    message = f"There is no booking of {email} starting at {said}."
-    if theirs:
-        starts = speakable_times([_moment(e.start, calendar) for e in theirs], tz)
-        message += f" That day their bookings start at {starts}."
-    raise BookingNotFound(
-        message, data={"bookings": [_event_data(e, calendar, tz) for e in theirs]}
+        data = {"bookings": [_event_data(e, calendar, tz) for e in exact]}
+        raise finding.ambiguous(person, len(exact), data)
+    raise finding.not_found(
+        person,
+        start.at,
+        tz,
+        [_moment(e.start, calendar) for e in theirs],
+        data={"bookings": [_event_data(e, calendar, tz) for e in theirs]},
     )
+
+
+async def _event_or_none(calendar: _Calendar, event_id: str) -> Event | None:
+    try:
+        return await calendar.get_event(event_id)
+    except GoogleNotFound:
+        return None
+
+
+async def _searched(calendar: _Calendar, query: str, after: datetime) -> list[Event]:
+    """Google's free-text search of the calendar's events from `after` on."""
+    return await calendar.client.list_events(
+        calendar.auth, calendar.id, after, None, query=query, page_size=50, max_pages=2
+    )
+
+
+async def find_booking(
+    runtime: GoogleRuntime, spec: ToolSpec, args: GoogleFindArguments, context: CallContext
+) -> Outcome:
+    tz = results.zone(spec, args.time_zone)
+    person = finding.attendee(spec, args.attendee_email, args.attendee_phone)
+    calendar = _calendar(runtime, spec)
+    now = results.now()
+    entries = await index.upcoming(
+        runtime.services.engine,
+        KIND,
+        spec.function_id,
+        _lookup(runtime, spec, person),
+        after=now,
+        limit=finding.MAX_CANDIDATES,
+    )
+    await calendar.auth.token()
+    queries = [q for q in (person.email, person.phone) if q is not None]
+    searches = [_searched(calendar, q, now) for q in queries]
+    reads = [_event_or_none(calendar, entry.booking_id) for entry in entries]
+    answers = await asyncio.gather(*searches, *reads)
+    events: list[Event] = []
+    for searched in answers[: len(searches)]:
+        assert isinstance(searched, list)
+        events += [e for e in searched if _live(e) and _is_theirs(e, person)]
+    changes = []
+    for entry, event in zip(entries, answers[len(searches) :], strict=True):
+        assert not isinstance(event, list)
+        if event is None or event.status == "cancelled":
+            changes.append(index.Change.cancelled(entry.booking_id))
+        elif _timed(event):
+            span = _span(event, calendar)
+            if span != (entry.start, entry.end):  # moved in Google Calendar
+                changes.append(index.Change.moved(event.id, *span))
+            events.append(event)
+    found = [finding.Found(e.id, *_span(e, calendar), e.summary) for e in events]
+    return finding.found_outcome(spec, person, finding.soonest(found, now), tz, changes)
 
 
 async def cancel_booking(
@@ -577,44 +686,68 @@ async def cancel_booking(
 ) -> Outcome:
     tz = results.zone(spec, args.time_zone)
     calendar = _calendar(runtime, spec)
-    if args.booking_id is not None:
-        await calendar.auth.token()
-        event = await _get_event(calendar, args.booking_id)
-    elif args.attendee_email is not None and args.start is not None:
-        await calendar.auth.token()
-        event = await _find_by_attendee(calendar, args.attendee_email, args.start, tz)
-    else:
-        raise InvalidArguments(
-            "Give the bookingId that create_booking returned, or the attendeeEmail and start "
-            "of the booking to cancel."
-        )
+    event = await _named_event(runtime, spec, calendar, args, tz)
     # Google's DELETE has no field for a reason; it is kept in the result (and the audit).
     data = _event_data(event, calendar, tz)
     if args.reason:
         data["reason"] = args.reason
     span = speakable_span(*_span(event, calendar), tz)
+    cancelled = (index.Change.cancelled(event.id),)
     if event.status == "cancelled":  # cancelled before (by a repeat, or in Google Calendar)
-        content = f"The booking of {span} was already cancelled."
-        return Outcome(content, data, booking_id=event.id)
+        content = say("The booking of {span} was already cancelled.", span=span)
+        return Outcome(content, data, booking_id=event.id, bookings=cancelled)
     await calendar.client.delete_event(calendar.auth, calendar.id, event.id, send_updates="all")
     data["status"] = "cancelled"
-    content = f"Cancelled the booking of {span}. Booking id: {event.id}."
+    content = say(
+        "Cancelled the booking of {span}. Booking id: {booking_id}.", span=span, booking_id=event.id
+    )
     return Outcome(
         content,
         data,
         booking_id=event.id,
         notifications=_notifications(calendar, "booking.cancelled", event),
+        bookings=cancelled,
     )
 
 
+async def _named_event(
+    runtime: GoogleRuntime,
+    spec: ToolSpec,
+    calendar: _Calendar,
+    args: GoogleCancelArguments | GoogleRescheduleArguments,
+    tz: ZoneInfo,
+) -> Event:
+    """The event the arguments name: by its id, or by its attendee and start (the
+    arguments' model makes sure there is one or the other)."""
+    if args.booking_id is not None:
+        await calendar.auth.token()
+        return await _get_event(calendar, args.booking_id)
+    assert args.start is not None
+    person = finding.attendee(spec, args.attendee_email, args.attendee_phone)
+    await calendar.auth.token()
+    return await _find_by_attendee(runtime, spec, calendar, person, args.start, tz)
+
+
+def _moved(
+    event: Event, calendar: _Calendar, spec: ToolSpec, runtime: GoogleRuntime
+) -> index.Change:
+    """The index's news of a moved event; its guest is taken in, should the index not
+    hold it yet (a booking made elsewhere)."""
+    guest = _guest(event)
+    person = index.Attendee.of(guest.email if guest else None, None, spec.timezone)
+    hashes = person.hashes(runtime.services.keyring, spec.function_id)
+    return index.Change.moved(event.id, *_span(event, calendar), attendee=hashes)
+
+
 async def reschedule_booking(
-    runtime: GoogleRuntime, spec: ToolSpec, args: RescheduleBookingArguments, context: CallContext
+    runtime: GoogleRuntime, spec: ToolSpec, args: GoogleRescheduleArguments, context: CallContext
 ) -> Outcome:
     tz = results.zone(spec, args.time_zone)
-    booking_id = args.booking_id
     new_start = parse_start(args.new_start, tz)
     calendar = _calendar(runtime, spec)
     now = _check_bookable(new_start.at, calendar, tz)
+    # Found before the lock: looking up by attendee lists the day's events.
+    booking_id = (await _named_event(runtime, spec, calendar, args, tz)).id
     # A repeat of a move (a takeover after a crash too) finds the event already moved:
     # no call-derived id is needed here.
     await calendar.auth.token()  # before the lock: see the module's docstring
@@ -623,23 +756,35 @@ async def reschedule_booking(
         event = await _get_event(calendar, booking_id)
         if event.status == "cancelled":
             raise BookingCancelled(
-                f"The booking {booking_id} was cancelled; book a new time with create_booking.",
+                say(
+                    "The booking {booking_id} was cancelled; book a new time with create_booking.",
+                    booking_id=booking_id,
+                ),
                 data=_event_data(event, calendar, tz),
             )
         if not _timed(event):
             raise InvalidArguments(
-                f"The booking {booking_id} is an all-day event, which cannot be moved to a "
-                "start time; cancel it and book a new time instead."
+                say(
+                    "The booking {booking_id} is an all-day event, which cannot be moved to a "
+                    "start time; cancel it and book a new time instead.",
+                    booking_id=booking_id,
+                )
             )
         old_start, old_end = _span(event, calendar)
         if old_start == new_start.at:
             # Asked to move it where it is, or the repeat of a move that was made (its
             # first run died before storing the result): nothing to change, no e-mails.
-            content = (
-                f"The booking is already at {speakable_span(old_start, old_end, tz)}. "
-                f"Booking id: {event.id}."
+            content = say(
+                "The booking is already at {span}. Booking id: {booking_id}.",
+                span=speakable_span(old_start, old_end, tz),
+                booking_id=event.id,
             )
-            return Outcome(content, _event_data(event, calendar, tz), booking_id=event.id)
+            return Outcome(
+                content,
+                _event_data(event, calendar, tz),
+                booking_id=event.id,
+                bookings=(_moved(event, calendar, spec, runtime),),
+            )
         length = old_end - old_start
         minutes = int(length.total_seconds() // 60)
         new_end = new_start.at + length
@@ -655,9 +800,11 @@ async def reschedule_booking(
     data["previous"] = results.slot_data(old_start, old_end, tz)
     if args.reason:
         data["reason"] = args.reason
-    content = (
-        f"Moved the booking from {speakable_span(old_start, old_end, tz)} to "
-        f"{speakable_span(new_start.at, new_end, tz)}. Booking id: {moved.id}."
+    content = say(
+        "Moved the booking from {old} to {new}. Booking id: {booking_id}.",
+        old=speakable_span(old_start, old_end, tz),
+        new=speakable_span(new_start.at, new_end, tz),
+        booking_id=moved.id,
     )
     if new_start.note:
         content = f"{new_start.note} {content}"
@@ -666,4 +813,5 @@ async def reschedule_booking(
         data,
         booking_id=moved.id,
         notifications=_notifications(calendar, "booking.rescheduled", moved),
+        bookings=(_moved(moved, calendar, spec, runtime),),
     )

@@ -39,6 +39,7 @@ from agentcal.providers.google_calendar.errors import (
     GoogleRequestError,
     GoogleUnavailable,
 )
+from agentcal.scheduling.speech import say
 
 PROVIDER = "google"
 # A refresh holds the function's row lock (credentials.py). On SQLite a writer waiting
@@ -383,21 +384,27 @@ class GoogleCalendarClient:
         auth: Credential,
         calendar_id: str,
         time_min: datetime,
-        time_max: datetime,
+        time_max: datetime | None,
         *,
+        query: str | None = None,
         page_size: int = 250,
         max_pages: int = _MAX_LIST_PAGES,
     ) -> list[Event]:
-        """`GET /calendars/{id}/events`: single events overlapping the range, by start
-        time, following `nextPageToken` (at most `max_pages` pages of `page_size`)."""
+        """`GET /calendars/{id}/events`: single events overlapping the range (open-ended
+        without `time_max`), by start time, following `nextPageToken` (at most
+        `max_pages` pages of `page_size`). `query` is Google's free-text search (`q`):
+        summary, description, location, attendees' and organizer's names and e-mails."""
         path = f"/calendars/{http.segment(calendar_id)}/events"
         params = {
             "timeMin": rfc3339(time_min),
-            "timeMax": rfc3339(time_max),
             "singleEvents": "true",
             "orderBy": "startTime",
             "maxResults": str(page_size),
         }
+        if time_max is not None:
+            params["timeMax"] = rfc3339(time_max)
+        if query:
+            params["q"] = query
         events: list[Event] = []
         for _ in range(max_pages):
             response = await self._send(
@@ -406,7 +413,9 @@ class GoogleCalendarClient:
             body = _json(response)
             items = body.get("items", [])
             if not isinstance(items, list):
-                raise GoogleError("Google Calendar answered an event list in an unexpected shape")
+                raise GoogleError(
+                    say("Google Calendar answered an event list in an unexpected shape")
+                )
             events.extend(_parse(Event, item) for item in items)
             token = body.get("nextPageToken")
             if not isinstance(token, str) or not token:
@@ -432,8 +441,10 @@ class GoogleCalendarClient:
         """
         if not self.can_refresh:
             raise GoogleAuthError(
-                "cannot refresh Google access tokens: agentcal has no Google OAuth client; "
-                "set AGENTCAL_GOOGLE_CLIENT_ID and AGENTCAL_GOOGLE_CLIENT_SECRET"
+                say(
+                    "cannot refresh Google access tokens: agentcal has no Google OAuth client; "
+                    "set AGENTCAL_GOOGLE_CLIENT_ID and AGENTCAL_GOOGLE_CLIENT_SECRET"
+                )
             )
         form = {
             "grant_type": "refresh_token",
@@ -568,9 +579,9 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError as exc:
-        raise GoogleError("Google answered with something that is not JSON") from exc
+        raise GoogleError(say("Google answered with something that is not JSON")) from exc
     if not isinstance(body, dict):
-        raise GoogleError("Google answered with JSON that is not an object")
+        raise GoogleError(say("Google answered with JSON that is not an object"))
     return body
 
 
@@ -615,24 +626,40 @@ def _raise_for_status(response: httpx.Response) -> None:
     detail = f"{_message(response)}" + (f" ({reason})" if reason else "")
     if status == 401:
         raise GoogleAccessTokenRefused(
-            "Google refused the function's access token (401); supply a new googleToken "
-            "with PUT /api/v1/functions/{id}, or a googleRefreshToken so agentcal can renew it"
+            say(
+                "Google refused the function's access token (401); supply a new googleToken "
+                "with PUT /api/v1/functions/{{id}}, or a googleRefreshToken so agentcal can "
+                "renew it"
+            )
         )
     quota = status == 403 and _reason(response) in _QUOTA_REASONS
     if status == 429 or _rate_limited(response) or quota:
         retry = response.headers.get("Retry-After")
+        said = (
+            say(
+                "Google Calendar is rate-limiting this account; retry after {seconds} s",
+                seconds=retry,
+            )
+            if retry
+            else say("Google Calendar is rate-limiting this account")
+        )
         raise GoogleRateLimited(
-            "Google Calendar is rate-limiting this account"
-            + (f"; retry after {retry} s" if retry else ""),
+            said,
             headers={"Retry-After": retry} if retry else None,
         )
     if status == 403:
-        raise GoogleAuthError(f"Google refused access to the calendar (403): {detail}")
+        raise GoogleAuthError(
+            say("Google refused access to the calendar (403): {detail}", detail=detail)
+        )
     if status in (404, 410):
-        raise GoogleNotFound(f"Google Calendar: {detail}")
+        raise GoogleNotFound(say("Google Calendar: {detail}", detail=detail))
     if status >= 500:
-        raise GoogleUnavailable(f"Google Calendar is unavailable ({status})")
-    raise GoogleRequestError(f"Google Calendar refused the request ({status}): {detail}")
+        raise GoogleUnavailable(say("Google Calendar is unavailable ({status})", status=status))
+    raise GoogleRequestError(
+        say(
+            "Google Calendar refused the request ({status}): {detail}", status=status, detail=detail
+        )
+    )
 
 
 def _token_error(response: httpx.Response) -> GoogleError:
@@ -644,19 +671,31 @@ def _token_error(response: httpx.Response) -> GoogleError:
     error = body.get("error") if isinstance(body, dict) else None
     if error == "invalid_grant":
         return GoogleInvalidGrant(
-            "Google refused the function's refresh token (invalid_grant: expired or revoked); "
-            "supply a new googleToken with PUT /api/v1/functions/{id}"
+            say(
+                "Google refused the function's refresh token (invalid_grant: expired or "
+                "revoked); supply a new googleToken with PUT /api/v1/functions/{{id}}"
+            )
         )
     if error in ("invalid_client", "unauthorized_client"):
         return GoogleAuthError(
-            f"Google refused agentcal's OAuth client ({error}); check "
-            "AGENTCAL_GOOGLE_CLIENT_ID and AGENTCAL_GOOGLE_CLIENT_SECRET"
+            say(
+                "Google refused agentcal's OAuth client ({error}); check "
+                "AGENTCAL_GOOGLE_CLIENT_ID and AGENTCAL_GOOGLE_CLIENT_SECRET",
+                error=error,
+            )
         )
-    if response.status_code == 429:
-        return GoogleRateLimited("Google's token endpoint is rate-limiting agentcal")
-    if response.status_code >= 500 or error in _TOKEN_RETRYABLE:
-        return GoogleUnavailable(f"Google's token endpoint is unavailable ({response.status_code})")
+    status = response.status_code
+    if status == 429:
+        return GoogleRateLimited(say("Google's token endpoint is rate-limiting agentcal"))
+    if status >= 500 or error in _TOKEN_RETRYABLE:
+        return GoogleUnavailable(
+            say("Google's token endpoint is unavailable ({status})", status=status)
+        )
     name = error if isinstance(error, str) else "no error code"
     return GoogleRequestError(
-        f"Google's token endpoint refused the refresh ({response.status_code}, {name[:60]})"
+        say(
+            "Google's token endpoint refused the refresh ({status}, {error})",
+            status=status,
+            error=name[:60],
+        )
     )

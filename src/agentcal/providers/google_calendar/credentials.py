@@ -57,6 +57,7 @@ from agentcal.providers.google_calendar.models import (
     GOOGLE_TOKEN,
     GoogleCalendarPlugin,
 )
+from agentcal.scheduling.speech import say, translatable
 
 # google-auth refreshes 3 min 45 s ahead; 5 min leaves room for a slow tool call.
 REFRESH_AHEAD = timedelta(minutes=5)
@@ -69,7 +70,7 @@ _SYNCED = (
     "access_token_expires_at",
     "credential_status",
 )
-_NEW_TOKEN_HINT = "supply a new googleToken with PUT /api/v1/functions/{id}"
+_NEW_TOKEN_HINT = translatable("supply a new googleToken with PUT /api/v1/functions/{{id}}")
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
@@ -86,8 +87,11 @@ def _usable(token: str | None, expires_at: datetime | None, refused: str | None)
 
 def _invalid_error() -> GoogleCredentialsExpired:
     return GoogleCredentialsExpired(
-        "the Google authorization of this function was revoked or has expired "
-        f"(credentialStatus 'invalid'); {_NEW_TOKEN_HINT}"
+        say(
+            "the Google authorization of this function was revoked or has expired "
+            "(credentialStatus 'invalid'); {hint}",
+            hint=say(_NEW_TOKEN_HINT),
+        )
     )
 
 
@@ -247,8 +251,11 @@ async def _refresh_under_lock(
                 return token  # cannot renew it; Google will say when it stops working
             await _mark_invalid(session, row, plugin)
             raise GoogleCredentialsExpired(
-                "Google refused the function's access token and there is no refresh token "
-                f"to renew it; {_NEW_TOKEN_HINT} (with a googleRefreshToken to avoid this)"
+                say(
+                    "Google refused the function's access token and there is no refresh "
+                    "token to renew it; {hint} (with a googleRefreshToken to avoid this)",
+                    hint=say(_NEW_TOKEN_HINT),
+                )
             )
 
         started = utcnow()

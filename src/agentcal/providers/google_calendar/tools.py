@@ -13,9 +13,11 @@ from sqlalchemy.orm import joinedload
 
 from agentcal.kit.validation import is_email
 from agentcal.providers.arguments import (
+    ATTENDEE_EMAIL,
     CancelBookingArguments,
     CheckAvailabilityArguments,
     CreateBookingArguments,
+    FindBookingArguments,
     RescheduleBookingArguments,
 )
 from agentcal.providers.base import (
@@ -29,8 +31,11 @@ from agentcal.providers.base import (
 )
 from agentcal.providers.google_calendar.models import Function
 from agentcal.providers.google_calendar.service import get_function
+from agentcal.scheduling.speech import say, translatable
 
 KIND = "google_calendar"
+# Why its tools are all off, said in the bot's language when one is called.
+INACTIVE = translatable("the function is inactive (isActivated: false)")
 # Meeting lengths a model may ask for, as for `slotMinutes`.
 MIN_DURATION_MINUTES = 5
 MAX_DURATION_MINUTES = 480
@@ -44,7 +49,10 @@ def _email(value: str) -> str:
     # Google would invite whatever it is given; a model sometimes passes a name.
     if not is_email(value):
         raise tool_argument_error(
-            f"attendeeEmail {value!r} is not an e-mail address; ask the person for theirs."
+            say(
+                "attendeeEmail {value} is not an e-mail address; ask the person for theirs.",
+                value=repr(value),
+            )
         )
     return value
 
@@ -70,18 +78,23 @@ class GoogleBookingArguments(CreateBookingArguments):
 
 
 class GoogleCancelArguments(CancelBookingArguments):
-    attendee_email: Email | None = Field(
-        None,
-        description="E-mail address of the attendee, to find the booking with start when you "
-        "have no bookingId.",
-    )
+    attendee_email: Email | None = Field(None, description=ATTENDEE_EMAIL)
+
+
+class GoogleRescheduleArguments(RescheduleBookingArguments):
+    attendee_email: Email | None = Field(None, description=ATTENDEE_EMAIL)
+
+
+class GoogleFindArguments(FindBookingArguments):
+    attendee_email: Email | None = Field(None, description="E-mail address of the attendee.")
 
 
 ARGUMENTS: dict[Action, type[ToolArguments]] = {
     Action.CHECK_AVAILABILITY: GoogleAvailabilityArguments,
     Action.CREATE_BOOKING: GoogleBookingArguments,
     Action.CANCEL_BOOKING: GoogleCancelArguments,
-    Action.RESCHEDULE_BOOKING: RescheduleBookingArguments,
+    Action.RESCHEDULE_BOOKING: GoogleRescheduleArguments,
+    Action.FIND_BOOKING: GoogleFindArguments,
 }
 
 
@@ -100,7 +113,7 @@ def source(row: Function) -> ToolSource | None:
         prompt=row.description,
         timezone=plugin.timezone,
         owner=f"{person}'s Google Calendar ({plugin.calendar_id})",
-        inactive=None if row.is_activated else "the function is inactive (isActivated: false)",
+        inactive=None if row.is_activated else INACTIVE,
         availability_off=None if plugin.check_availability_enabled else AVAILABILITY_OFF,
         booking_off=None if plugin.create_booking_enabled else BOOKING_OFF,
         words={"slot_minutes": str(plugin.slot_minutes)},
