@@ -55,6 +55,7 @@ async def build_world(tenant: Tenant, email: str) -> World:
     function = await created(
         api, "/api/v1/functions/", google_function_body(user, tenant.unit_id, botId=bot)
     )
+    await created(api, f"/api/v1/bots/{bot}/channels", {"platform": "vapi", "name": "Desk"})
     return World(tenant.unit_id, user, token, bot, integration, function)
 
 
@@ -98,6 +99,10 @@ def function_body(caller: Tenant, mine: World) -> dict[str, Any]:
     return google_function_body(mine.user, caller.unit_id, name="Hijacked")
 
 
+def channel_body(caller: Tenant, mine: World) -> dict[str, Any]:
+    return {"platform": "vapi", "name": "Hijacked"}
+
+
 # Every endpoint that takes an id, in its path or its query.
 CASES = [
     Case("GET", "/api/v1/units/{unit}", "unit", owner_view="/api/v1/units/{unit}"),
@@ -107,6 +112,14 @@ CASES = [
     Case("PUT", "/api/v1/bots/{bot}", "bot", bot_body, "/api/v1/bots/{bot}"),
     Case("DELETE", "/api/v1/bots/{bot}", "bot", owner_view="/api/v1/bots/{bot}"),
     Case("GET", "/api/v1/bots?unitId={unit}", "unit", owner_view="/api/v1/bots?unitId={unit}"),
+    Case("GET", "/api/v1/bots/{bot}/channels", "bot", owner_view="/api/v1/bots/{bot}/channels"),
+    Case(
+        "POST",
+        "/api/v1/bots/{bot}/channels",
+        "bot",
+        channel_body,
+        "/api/v1/bots/{bot}/channels",
+    ),
     Case(
         "GET",
         "/api/v1/calcom/integration/{integration}",
@@ -208,6 +221,7 @@ async def snapshot(owner: Tenant, world: World) -> dict[str, Any]:
         "/api/v1/access-tokens",
         f"/api/v1/bots/{world.bot}",
         f"/api/v1/bots?unitId={world.unit}",
+        f"/api/v1/bots/{world.bot}/channels",
         f"/api/v1/calcom/integration/{world.integration}",
         f"/api/v1/calcom/integration/unit/{world.unit}",
         f"/api/v1/functions/{world.function}",

@@ -148,6 +148,13 @@ async def test_every_documented_error_is_problem_json(client: httpx.AsyncClient)
         assert {"431", "500"} <= set(operation["responses"]), (method, path)
 
 
+HOOK_SECURITY = {
+    "vapi": [{"vapiSecret": []}, {"channelSecret": []}],
+    "retell": [{"retellSignature": []}],
+    "elevenlabs": [{"channelSecret": []}],
+}
+
+
 async def test_the_bearer_scheme_is_documented_on_every_api_operation(
     client: httpx.AsyncClient,
 ) -> None:
@@ -161,6 +168,10 @@ async def test_the_bearer_scheme_is_documented_on_every_api_operation(
             assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True
             limited = operation["responses"]["429"]["headers"]
             assert all(limited[h]["required"] for h in ("Retry-After", "RateLimit"))
+        elif path.startswith("/hooks/"):
+            # A voice platform authenticates with its channel: a secret, or a signature.
+            assert operation["security"] == HOOK_SECURITY[path.split("/")[2]], (method, path)
+            assert "429" in operation["responses"], (method, path)
         else:
             assert "security" not in operation, (method, path)
 

@@ -42,10 +42,12 @@ README = ROOT / "README.md"
 SECTIONS = (
     "Walk-through",
     "Wire an agent: tools and tool calls",
+    "Voice agents: Vapi, Retell, ElevenLabs",
     "The CLI",
     "Try the providers with no account: the sandboxes",
     "Notifications: watch a booking arrive",
 )
+VOICE = "Voice agents: Vapi, Retell, ElevenLabs"
 # What the README names that the test replaces: the API, the sandboxes, the venv's bin.
 README_API, README_SANDBOX = "http://127.0.0.1:8000", "http://127.0.0.1:8900"
 README_VENV = ".venv/bin/"
@@ -183,8 +185,12 @@ def test_the_walk_through_sections_have_blocks_and_every_skip_says_why() -> None
     running = {b.section for b in blocks if b.skip is None}
     assert running == set(SECTIONS), "a walk-through section lost its shell blocks"
     skipped = [b for b in blocks if b.skip is not None]
-    # Starting the server is the only block the test does itself.
-    assert [b.source.split()[0:2] for b in skipped] == [["make", "run"]]
+    # Starting the server is the only block the test does itself; the others left out
+    # import tools into a voice platform, which takes the platform's account.
+    assert [b.source.split()[0:2] for b in skipped if b.section != VOICE] == [["make", "run"]]
+    imports = [b for b in skipped if b.section == VOICE]
+    assert len(imports) == 3
+    assert all("account" in (b.skip or "") for b in imports)
 
 
 def local(day: str, hour: int) -> datetime:
@@ -298,3 +304,29 @@ def test_the_booking_s_webhook_arrived_signed(walk_through: Run) -> None:
     assert walk_through.output_of("from standardwebhooks import Webhook").strip() == (
         "verified: booking.created"
     )
+
+
+def test_a_vapi_channel_exports_its_tools_and_answers_vapi_s_tool_calls(walk_through: Run) -> None:
+    """The channel's URL is in the exported tools, with a slot for its secret; the hook
+    answers the `tool-calls` message in Vapi's shape: one single-line result per call."""
+    channel = json.loads(walk_through.output_of('"platform": "vapi", "name": "Front desk phone"'))
+    assert channel["platform"] == "vapi"
+    assert channel["url"].endswith(f"/hooks/vapi/{channel['id']}")
+    assert channel["secret"].startswith("agch_")
+    tool = json.loads(walk_through.output_of("name: .function.name"))
+    assert tool == {
+        "type": "function",
+        "name": "check_availability_dr_ana",
+        "server": {
+            "url": channel["url"],
+            "timeoutSeconds": 20,
+            "headers": {"X-Vapi-Secret": "<CHANNEL_SECRET>"},
+        },
+    }
+    answer = json.loads(walk_through.output_of('-H "X-Vapi-Secret: $VAPI_SECRET"'))
+    [result] = answer["results"]
+    assert set(result) == {"name", "toolCallId", "result"}
+    assert result["name"] == "check_availability_dr_ana"
+    assert result["toolCallId"] == "call_Q9OmH6CEgazy0kvNJk3xhvfh"
+    assert result["result"].strip()
+    assert "\n" not in result["result"]

@@ -23,13 +23,15 @@ from agentcal.rate_limits import RateLimitMiddleware, RateLimits
 from agentcal.request_limits import RequestLimits
 from agentcal.runtime import deliveries, idempotency
 from agentcal.runtime.catalog import catalog_cache
-from agentcal.runtime.channels import mcp
+from agentcal.runtime.channels import elevenlabs, mcp, retell, vapi, voice
 from agentcal.runtime.channels.rest import function_routes
 from agentcal.runtime.channels.rest import router as rest_router
 from agentcal.runtime.executor import Runtime
 from agentcal.settings import Settings
 from agentcal.tenancy.auth import principal_cache
 from agentcal.tenancy.endpoints import router as tenancy_router
+from agentcal.voice.endpoints import router as channels_router
+from agentcal.voice.service import channel_cache
 
 
 def create_app(settings: Settings | None = None, keyring: Keyring | None = None) -> FastAPI:
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         app.state.keyring = keyring or load_keyring(settings.secret_keys, settings.key_file)
         app.state.principals = principal_cache(settings.cache_seconds)
         app.state.catalogs = catalog_cache(settings.cache_seconds)
+        app.state.voice_channels = channel_cache(settings.cache_seconds)
         services = Services(engine, app.state.sessionmaker, app.state.keyring)
         app.state.runtime = Runtime(
             services,
@@ -95,10 +98,13 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
     api_docs.install(app)
     routers = [health_router, tenancy_router, bots_router]
     routers += [provider.router for provider in registry.providers()]
-    routers.append(notifications_router)
-    for router in (*routers, rest_router, function_routes(registry.providers())):
+    routers += [notifications_router, channels_router]
+    hooks = [vapi.router, retell.router, elevenlabs.router]  # voice platforms call these
+    for router in (*routers, rest_router, function_routes(registry.providers()), *hooks):
         app.include_router(router)
     app.router.routes.append(mcp.route())  # `/mcp/bots/{botId}`, outside the OpenAPI
+    # A new channel's answer carries its tools, rendered by the tool runtime.
+    app.state.channel_tools = voice.channel_tools
     app.state.rate_limits = RateLimits(
         per_token=settings.rate_limit_per_token,
         per_bot=settings.rate_limit_per_bot,

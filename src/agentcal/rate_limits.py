@@ -11,7 +11,8 @@ fields, for the limit nearest to exhaustion); a refused one is a 429 problem wit
 The management API is counted per token before anything else runs (keys hold a hash
 of the token, never the token; a request without one counts against its client
 address). A bot's tools and tool calls are counted per bot once the caller is
-authenticated (`admit_bot`), so that nobody without a token can spend a bot's budget.
+authenticated (`admit_bot`), so that nobody without a token can spend a bot's budget;
+the same goes for the voice platforms' hooks (`/hooks/…`), authenticated by their channel.
 Failed authentications count against the client address too: an address past its
 budget of 401s is refused for the rest of the window, by this process, without asking
 the store again. Health, metrics and the API documents are never limited. If the store
@@ -210,7 +211,9 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith(("/api/", "/mcp/")):
+        # `/hooks/`: voice platforms' calls, counted per bot like any tool call, and
+        # their failed authentications per address like bad tokens.
+        if not path.startswith(("/api/", "/mcp/", "/hooks/")):
             await self.app(scope, receive, send)
             return
         address = client_address(scope)

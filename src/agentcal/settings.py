@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     google_client_id: str | None = None
     google_client_secret: str | None = Field(default=None, repr=False)
     redis_url: str | None = None
+    # Where voice platforms reach this server (e.g. `https://cal.example.com`), for the
+    # channel URLs agentcal hands out; by default the address the asking request used,
+    # which behind a TLS-terminating proxy is the proxy's inside address.
+    public_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     # How long a token, a bot's tools and a Cal.com user's event types are cached in

@@ -13,8 +13,8 @@ from what the operation is:
 * one that authenticates (it names the Bearer scheme): 401 with `WWW-Authenticate`,
   503 (the database busy, `Retry-After`), 404 when its path names an object, 409 when
   it writes (a concurrent change);
-* one under `/api/`: 429 with `Retry-After`, `RateLimit` and `RateLimit-Policy`, the
-  latter two on its successes too;
+* one under `/api/` or `/hooks/`: 429 with `Retry-After`, `RateLimit` and
+  `RateLimit-Policy`, the latter two on its successes too;
 * one with `page` and `limit`: `Link` to the next page on its 200.
 
 A router declares with `responses=` what only it knows: `responses={403: {"description":
@@ -39,6 +39,7 @@ _SCHEMAS = "#/components/schemas/"
 _HEADERS = "#/components/headers/"
 _WRITES = frozenset({"post", "put", "patch", "delete"})
 _OPERATIONS = _WRITES | {"get", "head", "options", "trace"}
+_LIMITED = ("/api/", "/hooks/")  # rate-limited paths: the API, and the voice platforms' hooks
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -233,7 +234,7 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
             statuses.add(404)
         if method in _WRITES:
             statuses.add(409)
-    if path.startswith("/api/"):
+    if path.startswith(_LIMITED):
         statuses.add(429)
     return statuses
 
@@ -272,7 +273,7 @@ def _describe(path: str, method: str, operation: dict[str, Any]) -> None:
         if not code.startswith("2"):
             continue
         headers = response.setdefault("headers", {})
-        if path.startswith("/api/"):
+        if path.startswith(_LIMITED):
             headers.update({name: _ref(name, required=False) for name in _RATE_HEADERS[1:]})
         if code == "200" and {"page", "limit"} <= query:
             headers["Link"] = _ref("Link", required=False)

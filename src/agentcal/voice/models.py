@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,6 +23,7 @@ class Channel(TimestampedMixin, Base):
     """
 
     __tablename__ = "channels"
+    __secrets__: ClassVar[tuple[SecretColumn, ...]] = (SIGNING_KEY,)  # resealed by rotate-keys
 
     institution_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("institutions.id", ondelete="CASCADE"), index=True

@@ -16,7 +16,13 @@ from tests.server_errors import watch_server_errors
 _no_server_errors = pytest.fixture(autouse=True)(watch_server_errors)
 
 PROBLEM_JSON = "application/problem+json"
-ACTIONS = ("check_availability", "create_booking", "cancel_booking", "reschedule_booking")
+ACTIONS = (
+    "check_availability",
+    "create_booking",
+    "cancel_booking",
+    "reschedule_booking",
+    "find_booking",
+)
 
 
 def names_for(slug: str, actions: tuple[str, ...] = ACTIONS) -> list[str]:
@@ -154,10 +160,11 @@ async def test_long_and_accented_titles_give_short_ascii_names(tenant: Tenant) -
 
     names = await bot_names(tenant, bot)
 
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 2 * len(ACTIONS)
     assert all(len(name) <= 64 for name in names)
     assert names[0] == "check_availability_consultorio_da_doutora_conceicao_avila_consul"
-    assert names[-1] == "reschedule_booking_consultorio_da_doutora_conceicao_avila_cons_2"
+    assert names[-2] == "reschedule_booking_consultorio_da_doutora_conceicao_avila_cons_2"
+    assert names[-1] == "find_booking_consultorio_da_doutora_conceicao_avila_cons_2"
 
 
 # ------------------------------------------------------------------ switches, activation
@@ -285,7 +292,7 @@ async def test_mcp_format_is_a_list_of_sdk_tools(tenant: Tenant) -> None:
     listed = await tools(tenant.api, f"/api/v1/bots/{bot}/tools", "mcp")
     anthropic = await tools(tenant.api, f"/api/v1/bots/{bot}/tools", "anthropic")
 
-    assert len(listed) == 8
+    assert len(listed) == 2 * len(ACTIONS)
     for tool, twin in zip(listed, anthropic, strict=True):
         assert {"name", "description", "inputSchema"} <= set(tool)
         assert None not in tool.values()  # unset optional keys are left out, not null
@@ -302,7 +309,7 @@ async def test_an_unknown_format_is_422(tenant: Tenant, fmt: str) -> None:
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     [error] = response.json()["errors"]
     assert error["field"] == "format"
-    assert "'openai', 'anthropic' or 'mcp'" in error["message"]
+    assert "'openai', 'anthropic', 'mcp', 'vapi', 'retell' or 'elevenlabs'" in error["message"]
 
 
 # ------------------------------------------------------------------ access and tenancy
@@ -326,7 +333,7 @@ async def test_another_institutions_ids_are_404_like_missing_ones(
         assert foreign.headers["content-type"].startswith(PROBLEM_JSON)
         assert foreign.json()["type"] == missing.json()["type"]
         # The owner still sees them.
-        assert len(await tools(tenant.api, path)) == (8 if "bots" in path else 4)
+        assert len(await tools(tenant.api, path)) == len(ACTIONS) * (2 if "bots" in path else 1)
 
 
 async def test_tools_need_a_bearer_token(tenant: Tenant, client: httpx.AsyncClient) -> None:

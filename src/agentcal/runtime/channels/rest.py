@@ -1,6 +1,8 @@
 """The REST channel: tool lists, and tool calls answered with results.
 
-* `GET /api/v1/bots/{botId}/tools?format=` lists a bot's tools in an agent stack's shape.
+* `GET /api/v1/bots/{botId}/tools?format=` lists a bot's tools in an agent stack's shape,
+  or, for a voice format (`vapi`, `retell`, `elevenlabs`), as tool definitions to import
+  into the platform for one of the bot's channels (`channelId`).
 * `POST /api/v1/bots/{botId}/tool-calls` takes our `{"toolCalls": [...]}` or an OpenAI
   assistant message's `{"tool_calls": [...]}` as it is, runs the calls concurrently and
   answers `results` plus `messages` ready to append to the conversation. An
@@ -25,8 +27,11 @@ from agentcal.providers.base import Action, Provider
 from agentcal.runtime.channels.base import AppState, bot_tools, function_tools
 from agentcal.runtime.executor import Call
 from agentcal.runtime.formats import render
-from agentcal.runtime.schemas import ToolFormat, ToolList
-from agentcal.tenancy.auth import CurrentPrincipal
+from agentcal.runtime.schemas import AgentFormat, ToolFormat, ToolList
+from agentcal.runtime.voice_formats import voice_tools
+from agentcal.tenancy.auth import CurrentPrincipal, Principal
+from agentcal.voice import service as channels
+from agentcal.voice.models import Channel
 
 # `response_model_exclude_none` on the tool lists: MCP tools have optional keys
 # (`icons`, `_meta`, …) that agentcal leaves unset; they are omitted rather than sent
@@ -35,12 +40,34 @@ router = APIRouter(route_class=JSONRoute)
 MAX_CALLS = 20  # per request: a model asking for more is looping
 
 FormatParam = Annotated[
-    ToolFormat,
+    AgentFormat,
     Query(
         alias="format",
         description=(
             "`openai`: Chat Completions `tools` (strict mode); `anthropic`: Messages API "
             "`tools`; `mcp`: MCP `Tool` objects, as `tools/list` gives them"
+        ),
+    ),
+]
+BotFormatParam = Annotated[
+    ToolFormat,
+    Query(
+        alias="format",
+        description=(
+            "`openai`: Chat Completions `tools` (strict mode); `anthropic`: Messages API "
+            "`tools`; `mcp`: MCP `Tool` objects, as `tools/list` gives them. `vapi`, "
+            "`retell`, `elevenlabs`: tool definitions to import into that voice platform, "
+            "calling one of the bot's channels (`channelId`)"
+        ),
+    ),
+]
+ChannelParam = Annotated[
+    uuid.UUID | None,
+    Query(
+        alias="channelId",
+        description=(
+            "Voice formats only: the bot's channel of that platform the tools call. "
+            "Optional when the bot has exactly one channel of the platform"
         ),
     ),
 ]
@@ -143,15 +170,63 @@ async def bot_tools_list(
     botId: uuid.UUID,  # noqa: N803 - the path parameter keeps the seed's name
     principal: CurrentPrincipal,
     request: Request,
-    tool_format: FormatParam = ToolFormat.OPENAI,
+    tool_format: BotFormatParam = ToolFormat.OPENAI,
+    channel_id: ChannelParam = None,
 ) -> ToolList:
     """The tools of every active function and integration linked to the bot.
 
     Names are unique within the bot; switched-off actions and inactive functions
-    offer nothing.
+    offer nothing. The voice formats carry the channel's URL and how the platform
+    authenticates there; the channel secret, shown only when the channel was created,
+    appears as `<CHANNEL_SECRET>` (and ElevenLabs' workspace secret as
+    `<ELEVENLABS_SECRET_ID>`) for the integrator to fill in.
     """
     tools = await bot_tools(request.scope, principal, botId)
+    if tool_format.voice:
+        channel = await _voice_channel(request, principal, botId, tool_format, channel_id)
+        url = channels.channel_url(
+            str(request.base_url), channel, request.app.state.settings.public_url
+        )
+        return ToolList(tools=voice_tools(tool_format, tools.catalog.offered(), url))
+    if channel_id is not None:
+        raise InvalidInput("channelId", "is for the voice formats (vapi, retell, elevenlabs)")
     return ToolList(tools=render(tools.catalog.offered(), tool_format))
+
+
+async def _voice_channel(
+    request: Request,
+    principal: Principal,
+    bot_id: uuid.UUID,
+    platform: ToolFormat,
+    channel_id: uuid.UUID | None,
+) -> Channel:
+    """The bot's channel the export is for: `channel_id`, or the bot's only channel of
+    `platform`. Anything else is a 422 naming `channelId`, another bot's channel too."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        found = await channels.list_channels(session, principal.institution_id, bot_id)
+    if channel_id is not None:
+        channel = next((c for c in found if c.id == channel_id), None)
+        if channel is None:
+            raise InvalidInput("channelId", f"the bot has no channel {channel_id}")
+        if channel.platform != platform:
+            raise InvalidInput(
+                "channelId",
+                f"is a {channel.platform} channel; ask format={channel.platform}, "
+                f"or name one of the bot's {platform} channels",
+            )
+        return channel
+    mine = [c for c in found if c.platform == platform]
+    if len(mine) == 1:
+        return mine[0]
+    if not mine:
+        raise InvalidInput(
+            "channelId",
+            f"the bot has no {platform} channel; create one with "
+            f"POST /api/v1/bots/{bot_id}/channels",
+        )
+    raise InvalidInput(
+        "channelId", f"the bot has {len(mine)} {platform} channels; name the one to export"
+    )
 
 
 @router.post("/api/v1/bots/{botId}/tool-calls", tags=["tool calls"], responses=REUSED_KEY)
@@ -185,10 +260,10 @@ def _add_function_routes(router: APIRouter, provider: Provider) -> None:
         id: uuid.UUID,
         principal: CurrentPrincipal,
         state: AppState,
-        tool_format: FormatParam = ToolFormat.OPENAI,
+        tool_format: FormatParam = "openai",
     ) -> ToolList:
         tools = await function_tools(state, principal, provider.kind, id)
-        return ToolList(tools=render(tools.catalog.offered(), tool_format))
+        return ToolList(tools=render(tools.catalog.offered(), ToolFormat(tool_format)))
 
     async def call(
         id: uuid.UUID,
