@@ -223,6 +223,7 @@ async def test_the_calcom_bookings_are_those_the_walk_through_made_once_each(
         (local(mon, 10), "Maria Silva", "cancelled"),  # call_2, moved to 11:00
         (local(mon, 11), "Maria Silva", "accepted"),
         (local(mon, 15), "Maria Silva", "accepted"),  # straight to the sandbox, once
+        (local(mon, 16), "Ana Costa", "cancelled"),  # by phone, through the Vapi channel
     ]
     first = next(b for b in bookings if b["uid"] == walk_through.state["booking"])
     assert utc_text(first["start"]) == local(mon, 10)
@@ -247,6 +248,20 @@ def test_a_repeated_call_replays_its_booking(walk_through: Run) -> None:
     assert content.startswith("Booked 30 min meeting with Maria Silva")
     assert content.endswith(f"Booking id: {walk_through.state['booking']}.")
     assert count == "1"
+
+
+def test_a_caller_books_finds_and_cancels_in_portuguese_by_their_number(
+    walk_through: Run,
+) -> None:
+    lines = walk_through.output_of("vapi call_pt_1").splitlines()
+    assert lines[0] == "pt-BR"
+    booked, found, cancelled = lines[1:4]
+    assert booked.startswith("Agendado: 30 min meeting com Ana Costa, segunda-feira")
+    assert "das 16h às 16h30" in booked
+    assert found.startswith("Próximos agendamentos de +5511987654321:")
+    assert cancelled.startswith("Agendamento cancelado: segunda-feira")
+    assert all("UTC" not in line for line in (booked, found, cancelled))
+    assert lines[4] == "en"
 
 
 def test_the_same_id_with_other_arguments_is_a_409(walk_through: Run) -> None:
@@ -323,7 +338,7 @@ def test_a_vapi_channel_exports_its_tools_and_answers_vapi_s_tool_calls(walk_thr
             "headers": {"X-Vapi-Secret": "<CHANNEL_SECRET>"},
         },
     }
-    answer = json.loads(walk_through.output_of('-H "X-Vapi-Secret: $VAPI_SECRET"'))
+    answer = json.loads(walk_through.output_of('-d "$VAPI_CALL"'))
     [result] = answer["results"]
     assert set(result) == {"name", "toolCallId", "result"}
     assert result["name"] == "check_availability_dr_ana"
