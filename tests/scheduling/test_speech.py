@@ -27,6 +27,13 @@ from agentcal.providers import results
 from agentcal.providers.base import MAX_CONTENT, ToolResult
 from agentcal.scheduling import speech
 from agentcal.scheduling.errors import InvalidDatetime
+from agentcal.scheduling.phrases import (
+    MAX_HEARD_OPTIONS,
+    speakable,
+    speakable_span,
+    speakable_times,
+    zone_words,
+)
 from agentcal.scheduling.speech import (
     LANGUAGES,
     TRANSLATED,
@@ -37,15 +44,7 @@ from agentcal.scheduling.speech import (
     say_plural,
     speaking,
 )
-from agentcal.scheduling.times import (
-    MAX_HEARD_OPTIONS,
-    check_start,
-    parse_time,
-    speakable,
-    speakable_span,
-    speakable_times,
-    zone_words,
-)
+from agentcal.scheduling.times import check_start, parse_time
 from tests.scheduling.support import messages_in, placeholders
 
 SOURCE = Path(agentcal.__file__).parent

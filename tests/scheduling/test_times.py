@@ -11,22 +11,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentcal.scheduling.errors import InvalidDatetime, InvalidTimezone
+from agentcal.scheduling.phrases import (
+    iso_local,
+    iso_utc,
+    speakable,
+    speakable_span,
+    speakable_times,
+    utc_offset,
+)
 from agentcal.scheduling.times import (
     ACCEPTED_FORMS,
     check_range,
     check_start,
     day_end,
     day_start,
-    iso_local,
-    iso_utc,
     load_zone,
     parse_range,
     parse_start,
     parse_time,
-    speakable,
-    speakable_span,
-    speakable_times,
-    utc_offset,
 )
 from tests.scheduling.support import (
     DST_ZONES,

@@ -27,8 +27,8 @@ from agentcal.providers.base import (
     Outcome,
     ToolSpec,
 )
+from agentcal.scheduling.phrases import speakable, speakable_span, speakable_times, zone_name
 from agentcal.scheduling.speech import current, say
-from agentcal.scheduling.times import speakable, speakable_span, speakable_times, zone_name
 
 MAX_FOUND = 5  # bookings `find_booking` answers: a listener remembers no more
 # Index entries read back from the provider per search: enough for five live ones

@@ -13,17 +13,17 @@ from zoneinfo import ZoneInfo
 
 from agentcal.providers.base import MAX_CONTENT, SlotUnavailable, ToolSpec
 from agentcal.scheduling import speech
-from agentcal.scheduling.speech import say
-from agentcal.scheduling.times import (
+from agentcal.scheduling.phrases import (
     MAX_HEARD_OPTIONS,
     iso_local,
     iso_utc,
-    load_zone,
     speakable,
     speakable_span,
     speakable_times,
     zone_name,
 )
+from agentcal.scheduling.speech import say
+from agentcal.scheduling.times import load_zone
 
 MAX_SPOKEN_SLOTS = 12  # a listener remembers no more
 MAX_ALTERNATIVES = 5  # free times offered instead of a taken one

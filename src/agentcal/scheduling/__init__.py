@@ -1,7 +1,9 @@
 """Provider-neutral scheduling: time arguments, the Google availability engine.
 
-* `times` reads the date-time arguments of tool calls and writes the times
-  of results, for a listener (`speakable`) and for a program (`iso_local`, `iso_utc`).
+* `times` reads the date-time arguments of tool calls: forms, DST gaps and folds,
+  the checks on a requested start.
+* `phrases` writes the times of results, to be read or heard (`speakable`), and for a
+  program (`iso_local`, `iso_utc`); `speech` says in which language and for whom.
 * `slots` computes free slots from working hours, busy intervals and the function's
   rules; Google has no slot endpoint, so agentcal does it.
 

@@ -58,17 +58,9 @@ from agentcal.providers.calcom.tools import (
     CalcomAvailabilityArguments,
     CalcomBookingArguments,
 )
+from agentcal.scheduling.phrases import iso_local, speakable_span, zone_name
 from agentcal.scheduling.speech import say
-from agentcal.scheduling.times import (
-    check_range,
-    check_start,
-    day_start,
-    iso_local,
-    parse_range,
-    parse_start,
-    speakable_span,
-    zone_name,
-)
+from agentcal.scheduling.times import check_range, check_start, day_start, parse_range, parse_start
 from agentcal.settings import Settings
 
 # The `metadata` key under which a booking carries the tool call that made it.

@@ -79,6 +79,7 @@ from agentcal.providers.google_calendar.tools import (
     GoogleRescheduleArguments,
 )
 from agentcal.scheduling.errors import InvalidTimezone
+from agentcal.scheduling.phrases import iso_local, speakable, speakable_span, zone_name
 from agentcal.scheduling.slots import (
     AvailabilityRules,
     Interval,
@@ -91,13 +92,9 @@ from agentcal.scheduling.times import (
     check_range,
     check_start,
     day_start,
-    iso_local,
     load_zone,
     parse_range,
     parse_start,
-    speakable,
-    speakable_span,
-    zone_name,
 )
 from agentcal.settings import Settings
 
