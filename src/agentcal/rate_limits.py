@@ -204,6 +204,17 @@ async def admit_bot(scope: Scope, bot_id: uuid.UUID) -> None:
     scope[_HEADERS] = headers
 
 
+def _failing_party(path: str, address: str) -> str:
+    """Whose failed authentications count together: a client address; on `/hooks/`, an
+    address *and* channel. A voice platform calls every tenant's channels from the same
+    few addresses, so one channel sent a wrong secret (a stale tool, or on purpose) must
+    not lock the platform out of the others."""
+    if path.startswith("/hooks/"):
+        parts = path.split("/", 4)  # "", "hooks", platform, channel id, …
+        return f"{address} {parts[3] if len(parts) > 3 else ''}"
+    return address
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, *, limits: RateLimits) -> None:
         self.app = app
@@ -216,7 +227,7 @@ class RateLimitMiddleware:
         if not path.startswith(("/api/", "/mcp/", "/hooks/")):
             await self.app(scope, receive, send)
             return
-        address = client_address(scope)
+        address = _failing_party(path, client_address(scope))
         refused_until = self.limits.refused_addresses.get(address, 0.0)
         if refused_until > time.monotonic():
             wait = max(1, math.ceil(refused_until - time.monotonic()))

@@ -370,7 +370,7 @@ def test_heard_times_group_by_day_spread_over_it_and_count_the_rest() -> None:
             "pt-BR",
             "terça-feira, 7 de dezembro de 2027, à 1h",
             "terça-feira, 7 de dezembro de 2027, das 11h30 às 12h30",
-            "Todos os horários estão no horário de Nova York.",
+            "Todos os horários estão no fuso horário de Nova York.",
         ),
         (
             "es",
@@ -424,7 +424,10 @@ def test_heard_errors_leave_offsets_and_iso_strings_out() -> None:
     assert "acontece duas vezes" in note
     for said in (past.value.detail, gap.value.detail, note, closing):
         assert not UNHEARD.search(said), said
-    assert closing == "Todos os horários estão no horário de São Paulo e horário de Nova York."
+    assert (
+        closing
+        == "Todos os horários estão no fuso horário de São Paulo e fuso horário de Nova York."
+    )
 
 
 def test_a_closing_sentence_never_pushes_content_past_its_limit() -> None:

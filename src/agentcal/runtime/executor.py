@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -98,6 +99,9 @@ class Call:
     id: str | None
     name: str
     arguments: Any  # an object, or a JSON string of one
+    # How long a repeat replays the result: 24 h for an id the caller chose; less for
+    # a key derived from the arguments, which a later, new call may derive again.
+    replay_for: timedelta = idempotency.KEEP_FOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,7 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
             call.id,
             args_hash,
             also_matching=older_hashes,
+            keep_for=call.replay_for,
         )
         if claim.replay is not None:
             return ToolResult.from_json(claim.replay).for_call(call.id)

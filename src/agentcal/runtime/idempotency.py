@@ -194,13 +194,16 @@ async def claim(
     args_hash: str,
     *,
     also_matching: Collection[str] = (),
+    keep_for: timedelta = KEEP_FOR,
     wait: float = 30.0,
     poll: float = 0.05,
 ) -> Claim:
     """Claim `key` in `scope` for a call with `args_hash`, or the stored result to replay.
 
-    `also_matching`: other hashes of the same arguments (under older keys). The caller
-    keeps the claim's lease alive while its call runs (`Lease`).
+    `also_matching`: other hashes of the same arguments (under older keys). `keep_for`:
+    how long from now the key replays its result (a key derived from the arguments
+    replays only briefly, see `executor.Call.replay_for`). The caller keeps the claim's
+    lease alive while its call runs (`Lease`).
     """
     sql = _sql(engine)
     deadline = time.monotonic() + wait
@@ -218,7 +221,7 @@ async def claim(
                         "arguments_hash": args_hash,
                         "state": RUNNING,
                         "created_at": now,
-                        "expires_at": now + KEEP_FOR,
+                        "expires_at": now + keep_for,
                         **sql.lease(now),
                     },
                 )

@@ -84,7 +84,7 @@ def _city(key: str, locale: str) -> str | None:
 
 
 def zone_words(tz: tzinfo, at: datetime) -> str:
-    """The zone as a listener hears it: "São Paulo time", "horário de São Paulo",
+    """The zone as a listener hears it: "São Paulo time", "fuso horário de São Paulo",
     "hora de São Paulo"; a zone that is no place by its distance from Greenwich at `at`."""
     city = _city(zone_name(tz), _locale())
     if city is not None:

@@ -42,6 +42,15 @@ class Principal:
         return self.role == "admin"
 
 
+def bearer_credentials(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None for any other form."""
+    scheme, _, credentials = (header or "").partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials or " " in credentials:
+        return None
+    return credentials
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization")
     if not header:
@@ -50,9 +59,8 @@ def _bearer(request: Request) -> str:
             "(create one with `agentcal tokens create`)",
             error=None,
         )
-    scheme, _, credentials = header.partition(" ")
-    credentials = credentials.strip()
-    if scheme.lower() != "bearer" or not credentials or " " in credentials:
+    credentials = bearer_credentials(header)
+    if credentials is None:
         raise Unauthorized(
             "the Authorization header must be 'Bearer <token>'", error="invalid_request"
         )

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -128,7 +128,8 @@ class KnownChannel:
     bot_id: uuid.UUID
     platform: str
     secret_digest: str
-    signing_key: str | None  # opened: Retell's requests are checked against it
+    # Opened: Retell's requests are checked against it. Never in a repr (a log line).
+    signing_key: str | None = field(repr=False)
 
     def secret_matches(self, presented: str) -> bool:
         """Whether `presented` is the channel's secret; in constant time."""

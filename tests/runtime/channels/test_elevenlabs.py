@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agentcal.runtime.models import IdempotencyRecord
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.providers.calcom.support import bot_with_calcom
@@ -177,3 +182,48 @@ async def test_the_caller_books_finds_and_cancels_by_their_number(
     assert [b["bookingId"] for b in found.json()["data"]["bookings"]] == [booking_id]
     assert cancelled.json()["ok"] is True, cancelled.text
     assert sandbox.calcom.bookings[booking_id].status == "cancelled"
+
+
+async def test_a_lone_surrogate_in_the_arguments_is_a_result_not_a_500(tenant: Tenant) -> None:
+    """JSON may carry `\\ud800`; deriving the call's key must not choke on it."""
+    channel, names = await elevenlabs_bot(tenant)
+    body = elevenlabs_body({**booking("10:00"), "attendeeName": "Ana \ud800"})
+    response = await tenant.api.post(
+        f"{channel['url']}/{names['create_booking']}",
+        content=json.dumps(body).encode("ascii"),  # as `\ud800`: valid JSON, not UTF-8
+        headers={
+            "Authorization": f"Bearer {channel['secret']}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_a_number_the_model_gave_is_kept_even_when_it_is_no_string(tenant: Tenant) -> None:
+    channel, names = await elevenlabs_bot(tenant)
+    body = elevenlabs_body({"attendeePhone": 4930123456})
+    response = await post_elevenlabs(tenant.api, channel, names["find_booking"], body)
+    answer = response.json()
+    assert answer["ok"] is False  # the model's own mistake, said to it
+    assert answer["error"]["code"] == "invalid_arguments"
+    assert "attendeePhone" in answer["result"]
+
+
+async def test_a_derived_key_replays_for_minutes_not_a_day(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    """Within the phone call, the same words later are a new request (booking a time
+    again after cancelling it): a derived key replays only through the retries."""
+    channel, names = await elevenlabs_bot(tenant)
+    body = elevenlabs_body(booking("11:30"))
+    booked = await post_elevenlabs(tenant.api, channel, names["create_booking"], body)
+    assert booked.json()["ok"] is True, booked.text
+    async with engine.connect() as connection:
+        (kept,) = (
+            await connection.execute(
+                select(IdempotencyRecord.created_at, IdempotencyRecord.expires_at).where(
+                    IdempotencyRecord.scope == f"channel:{channel['id']}"
+                )
+            )
+        ).all()
+    assert kept.expires_at - kept.created_at == timedelta(minutes=10)

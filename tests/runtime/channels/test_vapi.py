@@ -174,6 +174,23 @@ async def test_an_id_reused_with_other_arguments_is_an_error_of_that_call(
     assert len(sandbox.calcom.bookings) == 1
 
 
+async def test_the_same_tool_call_id_in_another_phone_call_is_another_call(
+    tenant: Tenant, sandbox: SandboxServer
+) -> None:
+    """Tool-call ids come from the model, which may number them the same way in every
+    conversation: a key is the id within its phone call."""
+    channel, names = await vapi_bot(tenant)
+    book = names["create_booking"]
+    first = vapi_tool_calls(("call_0", book, booking("14:00")))
+    second = vapi_tool_calls(("call_0", book, booking("15:00")))
+    second["message"]["call"]["id"] = "another-phone-call"
+
+    answers = [await post_vapi(tenant.api, channel, body) for body in (first, second)]
+
+    assert all("result" in a.json()["results"][0] for a in answers), [a.text for a in answers]
+    assert len(sandbox.calcom.bookings) == 2
+
+
 @pytest.mark.parametrize("name", ["status-update", "end-of-call-report"])
 async def test_other_server_messages_are_acknowledged_with_an_empty_object(
     tenant: Tenant, name: str, sandbox: SandboxServer
@@ -283,7 +300,7 @@ async def test_the_caller_books_finds_and_cancels_by_their_number(
     assert made.status == "cancelled"
 
 
-async def test_hook_calls_count_against_the_bot_and_bad_secrets_against_the_address(
+async def test_hook_calls_count_against_the_bot_and_bad_secrets_against_address_and_channel(
     settings: Settings, keyring: Keyring, engine: AsyncEngine
 ) -> None:
     limits = {
@@ -315,3 +332,9 @@ async def test_hook_calls_count_against_the_bot_and_bad_secrets_against_the_addr
             assert [g.status_code for g in guesses] == [401, 401, 401, 401]
             refused = await post_vapi(platform, channel, fixture("vapi", "status-update"))
             assert refused.status_code == 429  # the address guessed too often
+            # … on this channel only: the platform calls every tenant's channels from the
+            # same addresses, and another's must not be locked out by one bad secret.
+            other_tenant = await create_tenant(app, "Other Voice", "Front desk")
+            other, _ = await vapi_bot(other_tenant)
+            elsewhere = await post_vapi(platform, other, fixture("vapi", "status-update"))
+            assert elsewhere.status_code == 200, elsewhere.text

@@ -12,9 +12,10 @@ other message (`status-update`, `end-of-call-report`, …) is informational and 
 * Authentication: the channel secret, as `X-Vapi-Secret: <secret>` (what Vapi sends
   for a tool's `server.headers`, and for its legacy `server.secret`) or
   `Authorization: Bearer <secret>` (a Bearer Token credential).
-* Exactly once: Vapi's tool-call id is the call's idempotency key; a repeat replays the
-  first result. An id reused with other arguments answers an `error` for that call
-  (where the REST API answers 409), so the other calls of the message still run.
+* Exactly once: Vapi's tool-call id, within its phone call (`message.call.id`), is the
+  call's idempotency key; a repeat replays the first result. An id reused with other
+  arguments answers an `error` for that call (where the REST API answers 409), so the
+  other calls of the message still run.
 * The caller: `message.call.customer.number` (or `message.customer.number`).
 * Timeout: Vapi waits `server.timeoutSeconds` for the answer, 20 s by default, and by
   default does not retry; a call gives up after 15 s (`executor.CALL_BUDGET`), so the
@@ -189,9 +190,11 @@ async def vapi_hook(body: VapiServerMessage, channel: Channel, request: Request)
         return VapiAnswer()
     tools = await voice.tools(request, channel)
     caller = message.caller()
+    conversation = message.call.id if message.call is not None else None
     answers = []
     for item in message.calls():
         name = item.function.name
-        call = voice.identified_call(tools.catalog, item.id, name, item.function.arguments, caller)
+        arguments = item.function.arguments
+        call = voice.identified_call(tools.catalog, conversation, item.id, name, arguments, caller)
         answers.append(_answer(tools, call, name, item.id))
     return VapiAnswer(results=list(await asyncio.gather(*answers)))

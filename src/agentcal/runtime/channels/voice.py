@@ -18,12 +18,13 @@ goes through the same steps:
 5. Each call runs as any other (`executor.execute`); the hook shapes the answer.
 
 Exactly once: a repeat of a call (a platform's retry after its timeout, a barge-in)
-replays the first result rather than booking again. Vapi sends a tool-call id: that is
-the key. Retell and ElevenLabs send none, so the key is derived from the platform's
-call (conversation) id, the tool name and the canonical arguments (`derived_key`) —
-for the tools that change bookings. A question (availability, finding a booking) is
-asked again instead: within one phone call a caller may well ask the same question
-before and after booking, and must not hear the first answer replayed.
+replays the first result rather than booking again. Vapi sends a tool-call id: within
+its phone call, that is the key. Retell and ElevenLabs send none, so the key is derived
+from the platform's call (conversation) id, the tool name and the canonical arguments
+(`derived_key`) — for the tools that change bookings, and for 10 minutes. A question
+(availability, finding a booking) is asked again instead: within one phone call a
+caller may well ask the same question before and after booking, and must not hear the
+first answer replayed.
 
 Timeouts: a tool call gives up after `executor.CALL_BUDGET` (15 s), under the tool
 timeout of every platform (Vapi 20 s by default, ElevenLabs 20 s, Retell 2 min), so
@@ -39,6 +40,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
@@ -55,6 +57,7 @@ from agentcal.runtime.catalog import Catalog
 from agentcal.runtime.channels.base import Tools
 from agentcal.runtime.executor import Call, Runtime, Scope, decode_arguments
 from agentcal.runtime.voice_formats import definitions
+from agentcal.tenancy.auth import bearer_credentials
 from agentcal.voice.service import KnownChannel, find_channel
 
 # Only for the API document (and Swagger UI): the hooks read their headers themselves,
@@ -68,6 +71,10 @@ PHONE = "attendeePhone"
 # The tools whose repeats must not act twice; the others are questions, asked again.
 CHANGES = frozenset({Action.CREATE_BOOKING, Action.CANCEL_BOOKING, Action.RESCHEDULE_BOOKING})
 MAX_KEY_LENGTH = 128  # a key as long as a REST tool-call id may be
+# How long a derived key replays its first result: the platform's retries and a
+# barge-in's repeat come within minutes; past that, the same words in the same phone
+# call are a new request (booking 10:00 again after cancelling it).
+DERIVED_REPLAY = timedelta(minutes=10)
 
 
 async def channel(request: Request, channel_id: uuid.UUID, platform: str) -> KnownChannel:
@@ -84,9 +91,7 @@ async def channel(request: Request, channel_id: uuid.UUID, platform: str) -> Kno
 
 def bearer(request: Request) -> str | None:
     """The token of `Authorization: Bearer <token>`, if the header has that form."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+    return bearer_credentials(request.headers.get("authorization"))
 
 
 async def tools(request: Request, known: KnownChannel) -> Tools:
@@ -134,8 +139,8 @@ def with_caller(spec: ToolSpec | None, arguments: dict[str, Any], caller: str | 
     if spec is None or not caller or not any(p.name == PHONE for p in spec.parameters):
         return
     given = arguments.get(PHONE)
-    if isinstance(given, str) and given.strip():
-        return
+    if given is not None and not (isinstance(given, str) and not given.strip()):
+        return  # the model's, even a wrong one: its arguments say what it asked
     phone = e164(caller, region_of_zone(spec.timezone))
     if phone is not None:
         arguments[PHONE] = phone
@@ -148,9 +153,8 @@ def derived_key(call_id: str, name: str, arguments: Mapping[str, Any]) -> str:
     A plain hash: the platform's call id, random and stored nowhere here, is part of
     what is hashed, so the key confirms no guessed attendee.
     """
-    canonical = json.dumps(
-        [call_id, name, arguments], sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    # ASCII escapes: any string a JSON body can hold (a lone surrogate too) encodes.
+    canonical = json.dumps([call_id, name, arguments], sort_keys=True, separators=(",", ":"))
     return "derived:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -175,19 +179,26 @@ def keyed_call(
     if conversation and spec is not None and spec.action in CHANGES:
         key = derived_key(conversation, name, arguments)
     with_caller(spec, arguments, caller)
-    return Call(key, name, arguments)
+    return Call(key, name, arguments, replay_for=DERIVED_REPLAY)
 
 
 def identified_call(
-    catalog: Catalog, call_id: str, name: str, raw: Any, caller: str | None
+    catalog: Catalog,
+    conversation: str | None,
+    call_id: str,
+    name: str,
+    raw: Any,
+    caller: str | None,
 ) -> Call:
-    """A call the platform gave an id of its own, which keys it; the caller's number is
-    the default `attendeePhone`."""
+    """A call the platform gave an id of its own, which keys it within its conversation
+    (tool-call ids come from the model, and a model may number them `call_0`, `call_1`
+    in every conversation); the caller's number is the default `attendeePhone`."""
+    key = platform_key(f"{conversation}:{call_id}" if conversation else call_id)
     arguments = _decoded(raw)
     if arguments is None:
-        return Call(platform_key(call_id), name, raw)
+        return Call(key, name, raw)
     with_caller(catalog.resolve(name), arguments, caller)
-    return Call(platform_key(call_id), name, arguments)
+    return Call(key, name, arguments)
 
 
 class SpokenError(BaseModel):
