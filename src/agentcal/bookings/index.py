@@ -127,8 +127,8 @@ class Change:
     """What one call did to one booking, for the index.
 
     `booking_id` is the provider's id of the booking the call acted on. A move that
-    gives the booking a new id (Cal.com answers a reschedule with a new booking) names
-    it in `new_id`. `attendee` lets the index take in a booking it did not hold (one
+    gives the booking a new id (a provider may answer a reschedule with a new booking)
+    names it in `new_id`. `attendee` lets the index take in a booking it did not hold (one
     made elsewhere, then moved through agentcal).
     """
 

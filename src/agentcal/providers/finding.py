@@ -7,16 +7,21 @@ agentcal's bookings index (`agentcal.bookings.index`: what agentcal booked, by p
 or e-mail) and its own search where it has one (by e-mail), which also finds bookings
 made elsewhere. Entries of the index are read back from the provider before they are
 answered: a booking cancelled or moved outside agentcal is not answered as it was.
+
+The steps are the same on every provider (`find`, `one_at`); what a provider adds is a
+`Source`: how it reads one booking back, and how it searches for the person's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+from agentcal.bookings import index
 from agentcal.bookings.index import Attendee, Change
 from agentcal.providers import results
 from agentcal.providers.base import (
@@ -25,6 +30,7 @@ from agentcal.providers.base import (
     BookingNotFound,
     InvalidArguments,
     Outcome,
+    Services,
     ToolSpec,
 )
 from agentcal.scheduling.phrases import speakable, speakable_span, speakable_times, zone_name
@@ -162,3 +168,104 @@ def ambiguous(person: Attendee, count: int, data: dict[str, Any]) -> AmbiguousBo
         ),
         data=data,
     )
+
+
+# ------------------------------------------------------------- the steps, on any provider
+
+B = TypeVar("B")  # a booking as the provider's client answers it
+
+
+@dataclass(frozen=True, slots=True)
+class Source(Generic[B]):
+    """What a provider adds to the steps of finding: its bookings of the person."""
+
+    # The booking as a `Found`: its id, start, end and title.
+    found: Callable[[B], Found]
+    # A booking read back by its id as it is now, following a move to a new id; None
+    # when it is gone or no longer live.
+    read: Callable[[str], Awaitable[B | None]]
+    # The provider's own search: the person's live bookings that start from then on.
+    upcoming: Callable[[datetime], Awaitable[list[B]]]
+    # The same, of those that start in `[start, end)`.
+    within: Callable[[datetime, datetime], Awaitable[list[B]]]
+    # The `data` of an answer that lists these bookings (ambiguous, or not found).
+    data: Callable[[list[B]], dict[str, Any]]
+
+
+async def _read_back(
+    source: Source[B], entries: Sequence[index.Entry], searched: list[B]
+) -> tuple[list[B], list[Change]]:
+    """The bookings the search found, and the index's entries read back from the provider
+    (those the search did not find already); what the index has wrong, to correct."""
+    have = {source.found(b).booking_id: b for b in searched}
+    missing = [e for e in entries if e.booking_id not in have]
+    read = await asyncio.gather(*(source.read(e.booking_id) for e in missing))
+    current = dict(zip((e.booking_id for e in missing), read, strict=True)) | have
+    bookings, changes = list(searched), []
+    for entry in entries:
+        booking = current[entry.booking_id]
+        if booking is None:  # cancelled or deleted outside agentcal
+            changes.append(Change.cancelled(entry.booking_id))
+            continue
+        found = source.found(booking)
+        moved_to = found.booking_id if found.booking_id != entry.booking_id else None
+        if moved_to or (found.start, found.end) != (entry.start, entry.end):
+            changes.append(Change.moved(entry.booking_id, found.start, found.end, new_id=moved_to))
+        if entry.booking_id not in have:
+            bookings.append(booking)
+    return bookings, changes
+
+
+def _lookup(services: Services, spec: ToolSpec, person: Attendee) -> index.Lookup:
+    return person.lookup(services.keyring, spec.function_id)
+
+
+async def find(
+    services: Services,
+    kind: str,
+    spec: ToolSpec,
+    person: Attendee,
+    source: Source[B],
+    now: datetime,
+    tz: ZoneInfo,
+) -> Outcome:
+    """`find_booking`: the person's live bookings from `now` on, at most 5, soonest first,
+    from the index (read back) and the provider's search; the index's errors corrected."""
+    lookup = _lookup(services, spec, person)
+    entries = await index.upcoming(
+        services.engine, kind, spec.function_id, lookup, after=now, limit=MAX_CANDIDATES
+    )
+    bookings, changes = await _read_back(source, entries, await source.upcoming(now))
+    found = soonest((source.found(b) for b in bookings), now)
+    return found_outcome(spec, person, found, tz, changes)
+
+
+async def one_at(
+    services: Services,
+    kind: str,
+    spec: ToolSpec,
+    person: Attendee,
+    source: Source[B],
+    start: datetime,
+    window: tuple[datetime, datetime],
+    tz: ZoneInfo,
+) -> B:
+    """The one live booking of the person that starts at `start`, for a cancel or a move
+    by attendee and start; `window` (around `start`): where else to look, so the answer
+    can tell the person's other bookings there."""
+    lookup = _lookup(services, spec, person)
+    entries = await index.within(services.engine, kind, spec.function_id, lookup, *window)
+    bookings, _ = await _read_back(source, entries, await source.within(*window))
+    theirs: dict[str, tuple[Found, B]] = {}
+    for booking in bookings:
+        found = source.found(booking)
+        if window[0] <= found.start < window[1]:
+            theirs[found.booking_id] = (found, booking)
+    ordered = sorted(theirs.values(), key=lambda pair: (pair[0].start, pair[0].booking_id))
+    exact = [booking for found, booking in ordered if found.start == start]
+    if len(exact) > 1:
+        raise ambiguous(person, len(exact), source.data(exact))
+    if not exact:
+        starts = [found.start for found, _ in ordered]
+        raise not_found(person, start, tz, starts, data=source.data([b for _, b in ordered]))
+    return exact[0]

@@ -30,6 +30,8 @@ WORKDAYS = frozenset(range(5))
 DAY_START, DAY_END = time(9, 0), time(18, 0)
 # Cal.com's answer to a taken slot (its error-code-to-status map gives 409).
 NOT_AVAILABLE = "no_available_users_found_error"
+# Bookings that hold their slot: accepted, and those waiting for the host's confirmation.
+LIVE = frozenset({"accepted", "pending"})
 
 
 @dataclass
@@ -40,6 +42,9 @@ class SandboxEventType:
     owner_id: int
     username: str
     hidden: bool = False
+    # Bookings wait for the host's confirmation (status "pending"), and block their slot
+    # meanwhile (Cal.com's `confirmationPolicy`, with `blockUnconfirmedBookingsInBooker`).
+    requires_confirmation: bool = False
 
     @property
     def title(self) -> str:
@@ -67,6 +72,11 @@ class SandboxEventType:
             "scheduleId": None,
             "hidden": self.hidden,
             "bookingRequiresAuthentication": False,
+            **(
+                {"confirmationPolicy": {"type": "always", "blockUnconfirmedBookingsInBooker": True}}
+                if self.requires_confirmation
+                else {}
+            ),
             "ownerId": self.owner_id,
             "users": [self.username],
             "bookingUrl": f"https://cal.com/{self.username}/{self.slug}",
@@ -187,7 +197,10 @@ class CalcomState:
         time_zone: str,
         event_types: list[tuple[str, int]],
         api_key: str | None = None,
+        confirming: frozenset[str] = frozenset(),
     ) -> SandboxUser:
+        """A user with these (slug, minutes) event types; those whose slug is in
+        `confirming` require the host's confirmation of each booking."""
         user = SandboxUser(
             id=next(self._ids),
             username=username,
@@ -196,7 +209,14 @@ class CalcomState:
         )
         for slug, minutes in event_types:
             user.event_types.append(
-                SandboxEventType(next(self._ids), slug, minutes, user.id, username)
+                SandboxEventType(
+                    next(self._ids),
+                    slug,
+                    minutes,
+                    user.id,
+                    username,
+                    requires_confirmation=slug in confirming,
+                )
             )
         self.users[username] = user
         return user
@@ -218,14 +238,14 @@ class CalcomState:
     def is_free(
         self, user: SandboxUser, start: datetime, end: datetime, ignore: str | None = None
     ) -> bool:
-        """Inside working hours, in the future, and clear of the user's accepted bookings."""
+        """Inside working hours, in the future, and clear of the user's live bookings."""
         if start <= datetime.now(UTC):
             return False
         local = start.astimezone(ZoneInfo(user.time_zone))
         inside = any(a <= start and end <= b for a, b in user.working_windows(local.date()))
         clash = any(
             b.user is user
-            and b.status == "accepted"
+            and b.status in LIVE
             and b.uid != ignore
             and b.start < end
             and start < b.end
@@ -275,6 +295,7 @@ class CalcomState:
             end=end,
             attendee=attendee,
             created_at=datetime.now(UTC),
+            status="pending" if event_type.requires_confirmation else "accepted",
             notes=notes,
             metadata=dict(metadata or {}),
         )
@@ -554,7 +575,7 @@ def create_calcom_api(state: CalcomState) -> FastAPI:
         start = _moment(body.get("start")) if isinstance(body, dict) else None
         if start is None:
             return calcom_error(request, 400, "BAD_REQUEST", "start - Required")
-        if found.status != "accepted":
+        if found.status not in LIVE:  # a pending booking can be moved, and stays pending
             return calcom_error(request, 400, "BadRequestException", "Booking is not active")
         length = int((found.end - found.start).total_seconds() // 60)
         new = state.book(
@@ -626,6 +647,7 @@ class _EventTypeIn(BaseModel):
 
     slug: Slug
     length_in_minutes: int = Field(alias="lengthInMinutes", strict=True, ge=5, le=480)
+    requires_confirmation: bool = Field(alias="requiresConfirmation", default=False)
 
 
 class _UserIn(BaseModel):
@@ -648,7 +670,10 @@ def create_calcom_admin(state: CalcomState) -> APIRouter:
         if body.username in state.users:
             return calcom_error(request, 409, "ConflictException", "username already taken")
         user = state.add_user(
-            body.username, body.time_zone, [(e.slug, e.length_in_minutes) for e in body.event_types]
+            body.username,
+            body.time_zone,
+            [(e.slug, e.length_in_minutes) for e in body.event_types],
+            confirming=frozenset(e.slug for e in body.event_types if e.requires_confirmation),
         )
         return {
             "apiKey": user.api_key,

@@ -65,10 +65,16 @@ async def call_tools(tenant: Tenant, bot_id: str, *calls: dict[str, Any]) -> dic
     return body
 
 
-async def calcom_user(sandbox: SandboxServer, event_types: list[tuple[str, int]]) -> dict[str, Any]:
+async def calcom_user(
+    sandbox: SandboxServer,
+    event_types: list[tuple[str, int]],
+    *,
+    requires_confirmation: bool = False,
+) -> dict[str, Any]:
     """A Cal.com user of its own with these (slug, minutes) event types, made through the
     sandbox's admin API: {"apiKey", "username", "eventTypes": [{"id", "slug", …}]}.
-    (Its own user, so no other test's event types cached by agentcal are reused.)"""
+    (Its own user, so no other test's event types cached by agentcal are reused.) With
+    `requires_confirmation`, every booking of them waits for the host ("pending")."""
     username = f"dr-{uuid.uuid4().hex[:10]}"
     async with httpx.AsyncClient(base_url=sandbox.url) as client:
         response = await client.post(
@@ -76,7 +82,10 @@ async def calcom_user(sandbox: SandboxServer, event_types: list[tuple[str, int]]
             json={
                 "username": username,
                 "timeZone": "America/Sao_Paulo",
-                "eventTypes": [{"slug": s, "lengthInMinutes": m} for s, m in event_types],
+                "eventTypes": [
+                    {"slug": s, "lengthInMinutes": m, "requiresConfirmation": requires_confirmation}
+                    for s, m in event_types
+                ],
             },
         )
     assert response.status_code == 201, response.text

@@ -21,7 +21,6 @@ elsewhere. Cal.com cannot search by phone: a phone finds what agentcal booked.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
@@ -341,8 +340,7 @@ async def _own_booking(
     """The live booking at `start` that this call made (its metadata carries `tag`);
     None if there is none."""
     for booking in await _bookings_at(runtime.client, target.api_key, args.attendee_email, start):
-        live = booking.status not in ("cancelled", "rejected")
-        if live and booking.metadata.get(CALL_METADATA_KEY) == tag:
+        if _live(booking) and booking.metadata.get(CALL_METADATA_KEY) == tag:
             return booking
     return None
 
@@ -360,18 +358,59 @@ async def _bookings_at(
     return [b for b in bookings if b.start == start]
 
 
-_DEAD = ("cancelled", "rejected")
+# Bookings that hold their time: accepted, and those waiting for the host's confirmation
+# (event types that require it); not cancelled or rejected.
+_LIVE = frozenset({"accepted", "pending"})
 
 
-async def _booking_or_none(calcom: CalcomClient, api_key: str, uid: str) -> Booking | None:
-    try:
-        return await calcom.get_booking(api_key, uid)
-    except CalcomNotFound:
-        return None
+def _live(booking: Booking) -> bool:
+    return booking.status in _LIVE
 
 
-def _lookup(runtime: CalcomRuntime, spec: ToolSpec, person: index.Attendee) -> index.Lookup:
-    return person.lookup(runtime.services.keyring, spec.function_id)
+def _source(
+    runtime: CalcomRuntime, api_key: str, person: index.Attendee
+) -> finding.Source[Booking]:
+    """The person's bookings as Cal.com has them: by its search by attendee e-mail (it
+    cannot search by phone), and each one the index holds read back by its uid."""
+    client = runtime.client
+
+    async def get(uid: str) -> Booking | None:
+        try:
+            return await client.get_booking(api_key, uid)
+        except CalcomNotFound:
+            return None
+
+    async def read(uid: str) -> Booking | None:
+        booking = await get(uid)
+        if booking is not None and not _live(booking) and booking.rescheduled_to_uid:
+            # Moved in Cal.com, which makes a new booking of it: follow it once.
+            booking = await get(booking.rescheduled_to_uid)
+        return booking if booking is not None and _live(booking) else None
+
+    async def search(after: datetime, before_end: datetime | None) -> list[Booking]:
+        if person.email is None:
+            return []
+        bookings = await client.list_bookings(
+            api_key,
+            attendee_email=person.email,
+            after_start=after,
+            before_end=before_end,
+            soonest_first=True,
+        )
+        return [b for b in bookings if _live(b)]
+
+    async def within(start: datetime, end: datetime) -> list[Booking]:
+        # Cal.com filters on the end: a booking that starts in the window ends within a
+        # day of it. A minute's slack for a start Cal.com takes as strictly after.
+        return await search(start - timedelta(minutes=1), end + timedelta(days=1))
+
+    return finding.Source(
+        found=lambda b: finding.Found(b.uid, b.start, b.end, b.title),
+        read=read,
+        upcoming=lambda after: search(after, None),
+        within=within,
+        data=lambda bookings: {"bookingIds": sorted(b.uid for b in bookings)},
+    )
 
 
 async def _by_attendee(
@@ -381,32 +420,16 @@ async def _by_attendee(
     args: CancelBookingArguments | RescheduleBookingArguments,
     tz: ZoneInfo,
 ) -> str:
-    """The uid of the one active booking of the attendee (e-mail or phone) starting at
+    """The uid of the one live booking of the attendee (e-mail or phone) starting at
     `start`: Cal.com's by e-mail, and those agentcal's index holds, read back."""
     assert args.start is not None  # the arguments' model asks for it without a bookingId
     start = parse_start(args.start, tz).at
     person = finding.attendee(spec, args.attendee_email, args.attendee_phone)
-    entries = await index.within(
-        runtime.services.engine,
-        KIND,
-        spec.function_id,
-        _lookup(runtime, spec, person),
-        start,
-        start + timedelta(minutes=1),
-    )
-    client = runtime.client
-    searches = [_bookings_at(client, api_key, person.email, start)] if person.email else []
-    reads = [_booking_or_none(client, api_key, e.booking_id) for e in entries if e.start == start]
-    answers = await asyncio.gather(*searches, *reads)
-    seen: list[Booking] = []
-    for answer in answers:
-        seen += answer if isinstance(answer, list) else [answer] if answer else []
-    matches = {b.uid: b for b in seen if b.status == "accepted" and b.start == start}
-    if not matches:
-        raise finding.not_found(person, start, tz)
-    if len(matches) > 1:
-        raise finding.ambiguous(person, len(matches), {"bookingIds": sorted(matches)})
-    return next(iter(matches))
+    source = _source(runtime, api_key, person)
+    window = (start, start + timedelta(minutes=1))
+    services = runtime.services
+    booking = await finding.one_at(services, KIND, spec, person, source, start, window, tz)
+    return booking.uid
 
 
 async def find_booking(
@@ -415,49 +438,8 @@ async def find_booking(
     tz = results.zone(spec, args.time_zone)
     person = finding.attendee(spec, args.attendee_email, args.attendee_phone)
     _, api_key = _integration(runtime, spec)
-    now = results.now()
-    entries = await index.upcoming(
-        runtime.services.engine,
-        KIND,
-        spec.function_id,
-        _lookup(runtime, spec, person),
-        after=now,
-        limit=finding.MAX_CANDIDATES,
-    )
-    client = runtime.client
-    searches = []
-    if person.email is not None:
-        searches.append(
-            client.list_bookings(
-                api_key, attendee_email=person.email, after_start=now, soonest_first=True
-            )
-        )
-    reads = [_booking_or_none(client, api_key, entry.booking_id) for entry in entries]
-    answers = await asyncio.gather(*searches, *reads)
-    bookings: list[Booking] = []
-    for searched in answers[: len(searches)]:
-        assert isinstance(searched, list)
-        bookings += [b for b in searched if b.status not in _DEAD]
-    changes = []
-    for entry, booking in zip(entries, answers[len(searches) :], strict=True):
-        assert not isinstance(booking, list)
-        if booking is not None and booking.status in _DEAD and booking.rescheduled_to_uid:
-            # Moved in Cal.com, which makes a new booking of it: follow it once.
-            moved = await _booking_or_none(client, api_key, booking.rescheduled_to_uid)
-            if moved is not None and moved.status not in _DEAD:
-                changes.append(
-                    index.Change.moved(entry.booking_id, moved.start, moved.end, new_id=moved.uid)
-                )
-                bookings.append(moved)
-                continue
-        if booking is None or booking.status in _DEAD:
-            changes.append(index.Change.cancelled(entry.booking_id))
-            continue
-        if (booking.start, booking.end) != (entry.start, entry.end):
-            changes.append(index.Change.moved(booking.uid, booking.start, booking.end))
-        bookings.append(booking)
-    found = [finding.Found(b.uid, b.start, b.end, b.title) for b in bookings]
-    return finding.found_outcome(spec, person, finding.soonest(found, now), tz, changes)
+    source = _source(runtime, api_key, person)
+    return await finding.find(runtime.services, KIND, spec, person, source, results.now(), tz)
 
 
 async def cancel_booking(

@@ -32,7 +32,8 @@ that `create_booking` writes it into.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -577,60 +578,17 @@ def _is_theirs(event: Event, person: index.Attendee) -> bool:
         (a.email or "").casefold() == person.email for a in event.attendees
     ):
         return True
-    return person.phone is not None and person.phone in (event.description or "")
+    return person.phone is not None and _has_phone(event.description or "", person.phone)
+
+
+def _has_phone(text: str, phone: str) -> bool:
+    """`phone` (E.164) is written in `text` as a whole number: E.164 numbers differ in
+    length, so `+4930123456` is not in `+49301234567`, another person's number."""
+    return re.search(rf"(?<!\d){re.escape(phone)}(?!\d)", text) is not None
 
 
 def _live(event: Event) -> bool:
     return event.status != "cancelled" and _timed(event)
-
-
-def _lookup(runtime: GoogleRuntime, spec: ToolSpec, person: index.Attendee) -> index.Lookup:
-    return person.lookup(runtime.services.keyring, spec.function_id)
-
-
-async def _find_by_attendee(
-    runtime: GoogleRuntime,
-    spec: ToolSpec,
-    calendar: _Calendar,
-    person: index.Attendee,
-    start_text: str,
-    tz: ZoneInfo,
-) -> Event:
-    """The one live event of `person` starting at `start`: theirs by attendee e-mail,
-    by the phone in its description, or by agentcal's index of what it booked."""
-    start = parse_start(start_text, tz)
-    day = day_start(start.at.astimezone(tz).date(), tz)
-    next_day = day + timedelta(days=1)
-    engine = runtime.services.engine
-    entries = await index.within(
-        engine, KIND, spec.function_id, _lookup(runtime, spec, person), day, next_day
-    )
-    indexed = {entry.booking_id for entry in entries}
-    theirs = [
-        e
-        for e in await calendar.list_events(day, next_day)
-        if _live(e) and (e.id in indexed or _is_theirs(e, person))
-    ]
-    exact = [e for e in theirs if _moment(e.start, calendar) == start.at]
-    if len(exact) == 1:
-        return exact[0]
-    if exact:
-        data = {"bookings": [_event_data(e, calendar, tz) for e in exact]}
-        raise finding.ambiguous(person, len(exact), data)
-    raise finding.not_found(
-        person,
-        start.at,
-        tz,
-        [_moment(e.start, calendar) for e in theirs],
-        data={"bookings": [_event_data(e, calendar, tz) for e in theirs]},
-    )
-
-
-async def _event_or_none(calendar: _Calendar, event_id: str) -> Event | None:
-    try:
-        return await calendar.get_event(event_id)
-    except GoogleNotFound:
-        return None
 
 
 async def _searched(calendar: _Calendar, query: str, after: datetime) -> list[Event]:
@@ -640,42 +598,46 @@ async def _searched(calendar: _Calendar, query: str, after: datetime) -> list[Ev
     )
 
 
+def _source(calendar: _Calendar, person: index.Attendee, tz: ZoneInfo) -> finding.Source[Event]:
+    """The person's live events: by Google's free-text search for their e-mail and phone
+    (or among a day's events), and each one the index holds read back by its id."""
+
+    def theirs(events: Iterable[Event]) -> list[Event]:
+        return [e for e in events if _live(e) and _is_theirs(e, person)]
+
+    async def read(event_id: str) -> Event | None:
+        try:
+            event = await calendar.get_event(event_id)
+        except GoogleNotFound:
+            return None
+        return event if _live(event) else None
+
+    async def upcoming(after: datetime) -> list[Event]:
+        queries = [q for q in (person.email, person.phone) if q is not None]
+        searched = await asyncio.gather(*(_searched(calendar, q, after) for q in queries))
+        return theirs(e for events in searched for e in events)
+
+    async def within(start: datetime, end: datetime) -> list[Event]:
+        return theirs(await calendar.list_events(start, end))
+
+    return finding.Source(
+        found=lambda e: finding.Found(e.id, *_span(e, calendar), e.summary),
+        read=read,
+        upcoming=upcoming,
+        within=within,
+        data=lambda events: {"bookings": [_event_data(e, calendar, tz) for e in events]},
+    )
+
+
 async def find_booking(
     runtime: GoogleRuntime, spec: ToolSpec, args: GoogleFindArguments, context: CallContext
 ) -> Outcome:
     tz = results.zone(spec, args.time_zone)
     person = finding.attendee(spec, args.attendee_email, args.attendee_phone)
     calendar = _calendar(runtime, spec)
-    now = results.now()
-    entries = await index.upcoming(
-        runtime.services.engine,
-        KIND,
-        spec.function_id,
-        _lookup(runtime, spec, person),
-        after=now,
-        limit=finding.MAX_CANDIDATES,
-    )
     await calendar.auth.token()
-    queries = [q for q in (person.email, person.phone) if q is not None]
-    searches = [_searched(calendar, q, now) for q in queries]
-    reads = [_event_or_none(calendar, entry.booking_id) for entry in entries]
-    answers = await asyncio.gather(*searches, *reads)
-    events: list[Event] = []
-    for searched in answers[: len(searches)]:
-        assert isinstance(searched, list)
-        events += [e for e in searched if _live(e) and _is_theirs(e, person)]
-    changes = []
-    for entry, event in zip(entries, answers[len(searches) :], strict=True):
-        assert not isinstance(event, list)
-        if event is None or event.status == "cancelled":
-            changes.append(index.Change.cancelled(entry.booking_id))
-        elif _timed(event):
-            span = _span(event, calendar)
-            if span != (entry.start, entry.end):  # moved in Google Calendar
-                changes.append(index.Change.moved(event.id, *span))
-            events.append(event)
-    found = [finding.Found(e.id, *_span(e, calendar), e.summary) for e in events]
-    return finding.found_outcome(spec, person, finding.soonest(found, now), tz, changes)
+    source = _source(calendar, person, tz)
+    return await finding.find(runtime.services, KIND, spec, person, source, results.now(), tz)
 
 
 async def cancel_booking(
@@ -721,8 +683,13 @@ async def _named_event(
         return await _get_event(calendar, args.booking_id)
     assert args.start is not None
     person = finding.attendee(spec, args.attendee_email, args.attendee_phone)
+    start = parse_start(args.start, tz).at
+    day = day_start(start.astimezone(tz).date(), tz)
     await calendar.auth.token()
-    return await _find_by_attendee(runtime, spec, calendar, person, args.start, tz)
+    # The whole local day is searched, so a miss can tell the person's times that day.
+    window = (day, day + timedelta(days=1))
+    source = _source(calendar, person, tz)
+    return await finding.one_at(runtime.services, KIND, spec, person, source, start, window, tz)
 
 
 def _moved(
