@@ -7,5 +7,8 @@
 * `slots` computes free slots from working hours, busy intervals and the function's
   rules; Google has no slot endpoint, so agentcal does it.
 
-Everything here is pure: no I/O, no clock (callers pass `now`), no database.
+Everything here is pure: no I/O, no database, and no clock (callers pass `now`), with
+one exception: a date said to a listener leaves out the year when it is the current
+one, which `phrases` reads from the clock. (`speech` reads its message catalogues,
+packaged files, once.)
 """
