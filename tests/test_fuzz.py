@@ -304,6 +304,7 @@ KNOWN_KEYS = [
     "bufferMinutes",
     "horizonDays",
     "createMeetLink",
+    "busyCalendarIds",
     "days",
     "start",
     "end",
@@ -606,6 +607,7 @@ def rich_function(world: World, **overrides: Any) -> dict[str, Any]:
         "checkAvailabilityEnabled": True,
         "createBookingEnabled": True,
         "createMeetLink": False,
+        "busyCalendarIds": ["team@group.calendar.google.com"],
         **overrides.pop("googleCalendar", {}),
     }
     return google_function_body(

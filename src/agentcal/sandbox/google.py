@@ -1,6 +1,7 @@
 """The Google Calendar v3 sandbox, and Google's OAuth token endpoint.
 
-Accounts own one (primary) calendar whose id is the account's e-mail. The Calendar
+Accounts own a primary calendar whose id is the account's e-mail, and may be given
+secondary calendars (ids `…@group.calendar.google.com`, as Google names them). The Calendar
 API (`/google/calendar/v3`) answers in Google's shapes: Event resources with the
 fields Google sets itself (`htmlLink`, `iCalUID`, `etag`, `created`, `updated`,
 `creator`, `organizer`, a Meet `conferenceData` when asked for one with
@@ -168,6 +169,21 @@ class GoogleState:
             expires_at = self.clock() + expires_in if access_expires else None
             self.access_tokens[access_token] = AccessGrant(email, expires_at, refresh_token)
         return account, access_token, refresh_token
+
+    def add_calendar(
+        self, owner: str, summary: str, time_zone: str | None = None
+    ) -> SandboxCalendar:
+        """A secondary calendar of the account `owner`, named as Google names them."""
+        account = self.accounts[owner]
+        calendar_id = f"{secrets.token_hex(16)}@group.calendar.google.com"
+        calendar = SandboxCalendar(
+            id=calendar_id,
+            owner=account.email,
+            summary=summary,
+            time_zone=time_zone or account.time_zone,
+        )
+        self.calendars[calendar_id] = calendar
+        return calendar
 
     def issue_access_token(self, account: GoogleAccount, refresh_token: str) -> str:
         token = f"ya29.sandbox-{secrets.token_urlsafe(32)}"
@@ -734,7 +750,11 @@ def create_google_api(state: GoogleState) -> FastAPI:
                 "kind": "calendar#calendarList",
                 "etag": '"1"',
                 "nextSyncToken": "sandbox",
-                "items": [list_entry(account.calendar, account)],
+                "items": [
+                    list_entry(calendar, account)
+                    for calendar in state.calendars.values()
+                    if calendar.owner == account.email
+                ],
             }
         )
 
@@ -819,6 +839,14 @@ class _AccountIn(BaseModel):
     )
 
 
+class _CalendarIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    owner: Email
+    summary: str = Field(default="Secondary", min_length=1, max_length=255)
+    time_zone: Timezone | None = Field(alias="timeZone", default=None)
+
+
 class _RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -844,6 +872,14 @@ def create_google_admin(state: GoogleState) -> APIRouter:
             "refreshToken": refresh,
             "expiresIn": account.expires_in,
         }
+
+    @router.post("/calendars", status_code=201, response_model=None)
+    async def add_calendar(body: _CalendarIn) -> dict[str, Any] | JSONResponse:
+        """A secondary calendar of an account (its time zone by default)."""
+        if body.owner not in state.accounts:
+            return JSONResponse({"detail": "no account with this email"}, status_code=404)
+        calendar = state.add_calendar(body.owner, body.summary, body.time_zone)
+        return {"id": calendar.id, "summary": calendar.summary, "timeZone": calendar.time_zone}
 
     @router.get("/events", response_model=None)
     async def events(calendar_id: Annotated[str, Query(alias="calendarId")]) -> Any:

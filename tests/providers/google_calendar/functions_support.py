@@ -94,11 +94,12 @@ async def link_google_function(
     sandbox: SandboxServer,
     bot_id: str | None,
     name: str = "Dr Ana",
+    account: Account | None = None,
     **settings: Any,
 ) -> tuple[Account, str]:
-    """A Google Calendar function `name` on a fresh sandbox account (with its refresh
-    token), linked to the bot if one is given: (the account, the function's id)."""
-    account = await new_account(sandbox)
+    """A Google Calendar function `name` on `account` or a fresh sandbox account (with its
+    refresh token), linked to the bot if one is given: (the account, the function's id)."""
+    account = account or await new_account(sandbox)
     calendar = {
         "googleId": account.google_id,
         "calendarId": account.email,

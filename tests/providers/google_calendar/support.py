@@ -42,6 +42,17 @@ async def new_account(
     return Account(email, body["googleId"], body["accessToken"], body["refreshToken"])
 
 
+async def add_calendar(sandbox: SandboxServer, owner: Account, summary: str = "Team") -> str:
+    """A secondary calendar of the sandbox account `owner`: its id."""
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        response = await http.post(
+            "/sandbox/google/calendars", json={"owner": owner.email, "summary": summary}
+        )
+    assert response.status_code == 201, response.text
+    calendar_id: str = response.json()["id"]
+    return calendar_id
+
+
 def google_client(
     sandbox: SandboxServer,
     *,

@@ -361,6 +361,89 @@ async def test_settings_at_their_bounds_are_accepted(
     assert function["googleCalendarPlugin"][0][field] == value
 
 
+# --- other busy calendars --------------------------------------------------------------------
+
+OWN = "ana.souza@clinica-exemplo.com.br"  # the calendarId and e-mail of `body_for`
+TEAM = "c0ffee12team@group.calendar.google.com"
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "words"),
+    [
+        ("team@example.com", "busyCalendarIds", "array"),
+        ([""], "busyCalendarIds[0]", "at least 1"),
+        (["   "], "busyCalendarIds[0]", "at least 1"),
+        ([7], "busyCalendarIds[0]", "string"),
+        ([None], "busyCalendarIds[0]", "string"),
+        (["x" * 256], "busyCalendarIds[0]", "at most 255"),
+        ([TEAM, "ok@example.com", "a\x00b"], "busyCalendarIds[2]", "NUL"),
+        ([f"c{i}@group.calendar.google.com" for i in range(11)], "busyCalendarIds", "at most 10"),
+        ([TEAM, TEAM.upper()], "busyCalendarIds", "twice"),
+        ([TEAM, f" {TEAM} "], "busyCalendarIds", "twice"),
+    ],
+)
+async def test_bad_busy_calendar_ids_are_422_naming_the_field(
+    tenant: Tenant, value: Any, field: str, words: str
+) -> None:
+    response = await post(tenant, set_path(body_for(tenant), f"{GC}.busyCalendarIds", value))
+    assert error_fields(response) == [f"{GC}.{field}"]
+    assert words in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("own", [OWN, OWN.upper(), "primary"])
+async def test_the_functions_own_calendar_is_refused_as_a_busy_calendar(
+    tenant: Tenant, own: str
+) -> None:
+    body = set_path(body_for(tenant), f"{GC}.busyCalendarIds", [TEAM, own])
+    response = await post(tenant, body)
+    assert error_fields(response) == [f"{GC}.busyCalendarIds"]
+    assert "own calendar" in response.json()["errors"][0]["message"]
+
+
+async def test_a_primary_calendar_id_refuses_the_accounts_email_as_a_busy_calendar(
+    tenant: Tenant,
+) -> None:
+    body = body_for(tenant, googleCalendar={"calendarId": "primary", "busyCalendarIds": [OWN]})
+    assert error_fields(await post(tenant, body)) == [f"{GC}.busyCalendarIds"]
+
+
+async def test_a_function_on_another_calendar_may_list_the_primary_one(tenant: Tenant) -> None:
+    calendar = {"calendarId": TEAM, "busyCalendarIds": ["primary"]}
+    function = await create(tenant, googleCalendar=calendar)
+    assert function["googleCalendarPlugin"][0]["busyCalendarIds"] == ["primary"]
+
+
+async def test_a_put_moving_calendar_id_onto_a_listed_busy_calendar_is_422(
+    tenant: Tenant,
+) -> None:
+    function = await create(tenant, googleCalendar={"busyCalendarIds": [TEAM]})
+    body = drop_path(set_path(body_for(tenant), f"{GC}.calendarId", TEAM), f"{GC}.googleToken")
+    response = await send(tenant.api, "PUT", f"{BASE}/{function['id']}", body)
+    assert error_fields(response) == [f"{GC}.busyCalendarIds"]
+    stored = await tenant.api.get(f"{BASE}/{function['id']}")
+    assert stored.json()["googleCalendarPlugin"][0]["calendarId"] == OWN
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [],
+        [f"  {TEAM}  "],
+        [f"c{i}@group.calendar.google.com" for i in range(10)],
+        ["x" * 255],
+    ],
+)
+async def test_busy_calendar_ids_within_bounds_are_accepted_trimmed(
+    tenant: Tenant, value: list[str]
+) -> None:
+    body = body_for(tenant)
+    body[GC]["busyCalendarIds"] = value
+    response = await post(tenant, body)
+    assert response.status_code == 201, response.text
+    stored = response.json()["googleCalendarPlugin"][0]["busyCalendarIds"]
+    assert stored == [v.strip() for v in value]
+
+
 # --- notifications ---------------------------------------------------------------------------
 
 

@@ -84,6 +84,7 @@ EXTENSION_DEFAULTS: dict[str, Any] = {
     "checkAvailabilityEnabled": True,
     "createBookingEnabled": True,
     "createMeetLink": False,
+    "busyCalendarIds": [],
 }
 WEBHOOK_TARGET = "https://hooks.clinica-exemplo.com.br/agentcal/bookings?sig=8f1e2d3c4b5a"
 DISCORD_TARGET = (
@@ -102,6 +103,7 @@ CUSTOM_RULES: dict[str, Any] = {
     "checkAvailabilityEnabled": False,
     "createBookingEnabled": False,
     "createMeetLink": True,
+    "busyCalendarIds": ["c0ffee12team@group.calendar.google.com", "ana.personal@example.com"],
 }
 
 

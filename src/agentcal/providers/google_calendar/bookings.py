@@ -2,7 +2,10 @@
 
 Google has no slot endpoint, so every action that needs free times asks
 `freeBusy` for the busy intervals and runs the slot engine (`scheduling.slots`) with the
-function's rules: working hours, `slotMinutes`, minimum notice, buffer and horizon.
+function's rules: working hours, `slotMinutes`, minimum notice, buffer and horizon. One
+freeBusy request asks for the function's calendar and the other calendars of the account
+it lists (`busyCalendarIds`), whose busy times block slots too; a calendar Google answers
+with an error is never taken as free.
 
 Google itself happily stores overlapping events, so the only thing that keeps two
 concurrent bookings of one slot apart is agentcal: `create_booking` and
@@ -59,6 +62,8 @@ from agentcal.providers.google_calendar.client import (
     Event,
     EventAttendee,
     EventDateTime,
+    FreeBusy,
+    FreeBusyCalendar,
     GoogleCalendarClient,
     NewEvent,
     event_id_for,
@@ -215,28 +220,60 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-async def _busy(calendar: _Calendar, time_min: datetime, time_max: datetime) -> list[Interval]:
-    """The calendar's busy intervals between the two times, from `POST /freeBusy`."""
-    answer = await calendar.client.free_busy(calendar.auth, [calendar.id], time_min, time_max)
-    entry = answer.calendars.get(calendar.id)
-    if entry is None and len(answer.calendars) == 1:  # Google may normalise the id
+@dataclass(frozen=True, slots=True)
+class _Busy:
+    """Busy intervals from one freeBusy answer: the function's own calendar's, and those
+    of the other calendars it lists (`busyCalendarIds`), which also block slots."""
+
+    own: list[Interval]
+    others: list[Interval]
+
+
+def _entry(answer: FreeBusy, calendar_id: str, alone: bool) -> FreeBusyCalendar:
+    """The answer's entry for `calendar_id`; Google may write the id in other case."""
+    entry = answer.calendars.get(calendar_id)
+    if entry is None:
+        folded = calendar_id.casefold()
+        entry = next((e for k, e in answer.calendars.items() if k.casefold() == folded), None)
+    if entry is None and alone and len(answer.calendars) == 1:  # Google may normalise the id
         entry = next(iter(answer.calendars.values()))
     if entry is None:
-        raise GoogleError(say("Google Calendar answered freeBusy without the function's calendar"))
+        raise GoogleError(
+            say(
+                "Google Calendar answered freeBusy without the calendar {calendar}",
+                calendar=calendar_id,
+            )
+        )
+    return entry
+
+
+def _intervals(calendar: _Calendar, calendar_id: str, entry: FreeBusyCalendar) -> list[Interval]:
+    """An entry's busy intervals, or the error it holds: an entry with errors has no
+    busy times, and must not pass for a calendar that is free."""
     if entry.errors:
         reasons = ", ".join(sorted({e.reason for e in entry.errors}))
         if _MISSING_CALENDAR & {e.reason for e in entry.errors}:
-            raise CalendarNotFound(
-                say(
+            if calendar_id == calendar.id:
+                message = say(
                     "Google Calendar cannot find the calendar {calendar} for this account "
                     "({reasons}); the calendarId of the function must be fixed.",
-                    calendar=calendar.id,
+                    calendar=calendar_id,
                     reasons=reasons,
                 )
-            )
+            else:
+                message = say(
+                    "Google Calendar cannot find the calendar {calendar} for this account "
+                    "({reasons}); it is listed in the busyCalendarIds of the function, "
+                    "which must be fixed.",
+                    calendar=calendar_id,
+                    reasons=reasons,
+                )
+            raise CalendarNotFound(message)
         raise GoogleUnavailable(
             say(
-                "Google Calendar could not read the calendar's busy times ({reasons}); try again.",
+                "Google Calendar could not read the busy times of the calendar {calendar} "
+                "({reasons}); try again.",
+                calendar=calendar_id,
                 reasons=reasons,
             )
         )
@@ -246,6 +283,21 @@ async def _busy(calendar: _Calendar, time_min: datetime, time_max: datetime) -> 
         if end > start:
             intervals.append(Interval(start, end))
     return intervals
+
+
+async def _busy(calendar: _Calendar, time_min: datetime, time_max: datetime) -> _Busy:
+    """Busy intervals between the two times of the function's calendar and of the
+    other calendars it lists, from one `POST /freeBusy` asking for all of them."""
+    others = list(calendar.plugin.busy_calendar_ids)
+    ids = [calendar.id, *others]
+    answer = await calendar.client.free_busy(calendar.auth, ids, time_min, time_max)
+    own = _intervals(calendar, calendar.id, _entry(answer, calendar.id, alone=not others))
+    blocked = [
+        interval
+        for other in others
+        for interval in _intervals(calendar, other, _entry(answer, other, alone=False))
+    ]
+    return _Busy(own, blocked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,9 +326,13 @@ async def _search(
     span = freebusy_range(calendar.rules, start=start, end=end, now=now)
     if span is None:  # all of it is past, inside the notice, or beyond the horizon
         return _Search([], now)
-    busy = await _busy(calendar, *span)
+    found = await _busy(calendar, *span)
+    busy = found.own
     if moving is not None:
+        # Only the calendar the event is on is freed during it: other calendars' busy
+        # times then stay in the way.
         busy = await _without(calendar, busy, moving)
+    busy = busy + found.others
     slots = free_slots(
         calendar.rules, busy, start=start, end=end, now=now, duration_minutes=minutes
     )

@@ -98,5 +98,8 @@ class GoogleCalendarPlugin(TimestampedMixin, Base):
     check_availability_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     create_booking_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     create_meet_link: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Other calendars of the account whose busy times also block slots (never the
+    # function's own `calendar_id`): asked in the same freeBusy request.
+    busy_calendar_ids: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     function: Mapped[Function] = relationship(back_populates="google_calendar", lazy="raise")

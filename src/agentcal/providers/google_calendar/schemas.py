@@ -62,7 +62,9 @@ PLUGIN_DEFAULTS: dict[str, Any] = {
     "create_meet_link": False,
     "notification_delay_ms": 0,
     "notification_wait_for_speech": 0,
+    "busy_calendar_ids": [],
 }
+MAX_BUSY_CALENDARS = 10
 
 _HHMM = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00"
 # OAuth tokens travel in an Authorization header: printable ASCII, no spaces or CR/LF.
@@ -121,6 +123,30 @@ Outputs = Annotated[
         f"{MAX_OUTPUTS_BYTES} bytes of JSON in all.",
     ),
     AfterValidator(_outputs),
+]
+
+
+def _distinct_calendars(value: list[str]) -> list[str]:
+    # Google's calendar ids are e-mail addresses and group addresses: case does not
+    # tell two of them apart.
+    seen: set[str] = set()
+    for calendar_id in value:
+        if calendar_id.casefold() in seen:
+            raise ValueError(f"lists {calendar_id!r} twice; give each calendar once")
+        seen.add(calendar_id.casefold())
+    return value
+
+
+# Other calendars of the account whose busy times also block the function's slots.
+BusyCalendarIds = Annotated[
+    list[ShortText],
+    Field(
+        max_length=MAX_BUSY_CALENDARS,
+        json_schema_extra={"uniqueItems": True},
+        description=f"At most {MAX_BUSY_CALENDARS} distinct calendar ids of the account, "
+        "other than the function's own calendarId.",
+    ),
+    AfterValidator(_distinct_calendars),
 ]
 Color = Annotated[
     str, Trimmed(32), Pattern(r"[#A-Za-z0-9-]+", "may hold only letters, digits, '#' and '-'")
@@ -218,6 +244,7 @@ class _GoogleCalendarBase(BaseModel):
     check_availability_enabled: StrictBool | None = None
     create_booking_enabled: StrictBool | None = None
     create_meet_link: StrictBool | None = None
+    busy_calendar_ids: BusyCalendarIds | None = None
 
     @field_validator("notification_target")
     @classmethod
@@ -319,6 +346,7 @@ class GoogleCalendarPluginRead(BaseModel):
     check_availability_enabled: bool
     create_booking_enabled: bool
     create_meet_link: bool
+    busy_calendar_ids: list[str]
     # 'invalid' once Google refused the refresh token (invalid_grant); a new token clears it.
     credential_status: Literal["valid", "invalid"]
 
@@ -387,6 +415,7 @@ def plugin_read(plugin: Any, fresh_secret: str | None = None) -> GoogleCalendarP
         check_availability_enabled=plugin.check_availability_enabled,
         create_booking_enabled=plugin.create_booking_enabled,
         create_meet_link=plugin.create_meet_link,
+        busy_calendar_ids=list(plugin.busy_calendar_ids),
         credential_status=plugin.credential_status or "valid",
     )
 

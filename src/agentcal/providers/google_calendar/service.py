@@ -168,9 +168,34 @@ def _apply_plugin(
             flag_modified(plugin, "credential_status")
     if creating or "notification_target" in sent:
         NOTIFICATION_TARGET.seal(keyring, plugin, gc.notification_target)
+    _check_busy_calendars(plugin)
     _check_notification(keyring, plugin, gc.notification_target, allow_private)
     if plugin.notification_type == "webhook" and NOTIFICATION_SECRET.sealed(plugin) is None:
         _give_secret(session, keyring, plugin)
+
+
+def _same_calendar(plugin: GoogleCalendarPlugin, calendar_id: str) -> bool:
+    """`calendar_id` names the function's own calendar: `primary` is the account's
+    calendar, whose id is the account's e-mail; case does not tell ids apart."""
+    own = str(plugin.google_user.get("email") or "").casefold()
+
+    def name(value: str) -> str:
+        return own if value == "primary" else value.casefold()
+
+    return name(calendar_id) == name(plugin.calendar_id)
+
+
+def _check_busy_calendars(plugin: GoogleCalendarPlugin) -> None:
+    """The function's own calendar is never one of its other busy calendars: checked
+    on what is stored after the request, as either field may have changed."""
+    for calendar_id in plugin.busy_calendar_ids:
+        if _same_calendar(plugin, calendar_id):
+            raise InvalidInput(
+                f"{_FIELD_PREFIX}.busyCalendarIds",
+                f"lists {calendar_id!r}, the function's own calendar (calendarId "
+                f"{plugin.calendar_id!r}), whose busy times block slots anyway; list only "
+                "other calendars",
+            )
 
 
 def _give_secret(session: AsyncSession, keyring: Keyring, plugin: GoogleCalendarPlugin) -> None:
@@ -324,6 +349,7 @@ async def duplicate_function(
             setattr(plugin, column, getattr(original, column))
         plugin.google_user = dict(original.google_user)
         plugin.working_hours = [dict(w) for w in original.working_hours]
+        plugin.busy_calendar_ids = list(original.busy_calendar_ids)
         for secret in GoogleCalendarPlugin.__secrets__:
             if secret is NOTIFICATION_SECRET:
                 continue  # one secret per function: the copy gets its own
