@@ -439,3 +439,19 @@ def test_a_closing_sentence_never_pushes_content_past_its_limit() -> None:
     assert ended.error.message == ended.content
     short = ToolResult.failure("c1", "slot_unavailable", "Taken.")
     assert short.ended_with("").content == "Taken."
+
+
+@pytest.mark.parametrize(
+    ("language", "minutes"),
+    [("en", "for 60 minutes"), ("pt-BR", "com duração de 60 minutos"), ("es", "60 minutos")],
+)
+def test_a_heard_span_across_the_clocks_going_back_says_how_long(
+    language: str, minutes: str
+) -> None:
+    """01:30 EDT to 01:30 EST is an hour; "from 1:30 to 1:30" would say nothing."""
+    new_york = ZoneInfo("America/New_York")
+    start = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT, the first one
+    with speaking(Speech(language, voice=True)):
+        said = speakable_span(start, start + timedelta(hours=1), new_york)
+    assert minutes in said
+    assert said.count("1:30") + said.count("1h30") == 1, said

@@ -251,6 +251,12 @@ def speakable_span(start: datetime, end: datetime, tz: tzinfo) -> str:
     if _heard():
         if not same_day:
             return say("{start} to {end}", start=_heard_instant(start, tz), end=speakable(end, tz))
+        if utc_offset(start, tz) != utc_offset(end, tz):
+            # The clocks change during it: "from 1:30 to 1:30" would say nothing.
+            minutes = int((end - start).total_seconds() // 60)
+            return say(
+                "{when}, for {minutes} minutes", when=_heard_instant(start, tz), minutes=minutes
+            )
         speech.heard_zone(zone_words(tz, start))
         # The part of the day is said once when both ends share it.
         shared = _language() == "en" and _period(local_start.time()) == _period(local_end.time())
