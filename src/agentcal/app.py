@@ -17,7 +17,7 @@ from agentcal.health import router as health_router
 from agentcal.kit import api_docs, openapi
 from agentcal.notifications.endpoints import router as notifications_router
 from agentcal.observability import ObservabilityMiddleware
-from agentcal.providers import registry
+from agentcal.providers import availability, registry
 from agentcal.providers.base import Services
 from agentcal.rate_limits import RateLimitMiddleware, RateLimits
 from agentcal.request_limits import RequestLimits
@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None, keyring: Keyring | None = None)
         background = [purger]
         if engine.dialect.name == "postgresql":  # other replicas' changes empty the caches
             background.append(asyncio.create_task(cache_sync.listen_forever(engine.url)))
+            # Other replicas' bookings empty the kept availability answers.
+            background.append(asyncio.create_task(availability.listen_forever(engine.url)))
         worker = None
         if settings.notifications_worker:
             worker = deliveries.worker(settings, engine, app.state.sessionmaker, app.state.keyring)

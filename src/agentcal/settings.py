@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     # How long a token, a bot's tools and a Cal.com user's event types are cached in
     # memory. This process's own changes apply at once; another replica's within this.
     cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # How long a provider's availability answer is reused for the same calendar and
+    # range (0: never). agentcal's own bookings, cancellations and moves empty it at once,
+    # in every replica; changes made elsewhere (in the provider) show within this.
+    availability_fresh_seconds: float = Field(default=30.0, ge=0, le=600)
+    # A provider slower than this gets its last answer (up to 10 minutes old) given in
+    # its place, said to be stale; the request goes on and fills the cache. 0: no deadline.
+    availability_deadline_ms: int = Field(default=1200, ge=0, le=15_000)
+
     # Requests: a larger body is a 413 before it is read whole, larger headers a 431.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
@@ -86,6 +94,11 @@ class Settings(BaseSettings):
     @property
     def notification_retry_waits(self) -> tuple[float, ...]:
         return _waits(self.notification_retry_seconds)
+
+    @property
+    def availability_deadline(self) -> float | None:
+        """The deadline in seconds; None when there is none."""
+        return self.availability_deadline_ms / 1000 if self.availability_deadline_ms else None
 
     @field_validator("rate_limit_per_token", "rate_limit_per_bot", "rate_limit_auth_failures")
     @classmethod

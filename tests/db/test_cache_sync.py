@@ -8,10 +8,7 @@ call within a couple of seconds, which only a notification can do.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -26,7 +23,8 @@ from agentcal.settings import Settings
 from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.runtime.support import CHECK, bot_with_own_calcom_user
-from tests.support import free_port, next_monday
+from tests.servers import replica_clients, replica_env, running_replicas
+from tests.support import next_monday
 
 PROMPT = 2.0  # seconds within which a change must show on the other replica
 # Set-up changes notify too: a replica must have handled them before it caches, so that
@@ -47,60 +45,19 @@ def replica_urls(
         pytest.skip(
             "replicas share PostgreSQL; SQLite is one process (its commits empty its caches)"
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCAL_")} | {
-        "AGENTCAL_DATABASE_URL": str(settings.database_url),
-        "AGENTCAL_SECRET_KEYS": str(settings.secret_keys),
-        "AGENTCAL_CALCOM_API_URL": settings.calcom_api_url,
-        "AGENTCAL_GOOGLE_API_URL": settings.google_api_url,
-        "AGENTCAL_GOOGLE_TOKEN_URL": settings.google_token_url,
-        "AGENTCAL_LOG_LEVEL": "WARNING",
-        "AGENTCAL_CACHE_SECONDS": "60",  # a stale cache would show for a minute
-    }
+    env = replica_env(settings, AGENTCAL_CACHE_SECONDS="60")  # stale would show a minute
     _ENV.clear()
     _ENV.update(env)
-    urls, processes = [], []
-    try:
-        for _ in range(2):
-            port = free_port()
-            data_dir = tmp_path_factory.mktemp("replica")
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "agentcal", "serve", "--port", str(port)],
-                    env=env | {"AGENTCAL_DATA_DIR": str(data_dir)},
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url in urls:
-            _wait_ready(url)
+    with running_replicas(env, tmp_path_factory) as urls:
         yield urls[0], urls[1]
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError(f"{url} was not ready in 30 s")
 
 
 @pytest.fixture
 async def clients(
     replica_urls: tuple[str, str], tenant: Tenant
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    headers = {"Authorization": f"Bearer {tenant.token}"}
-    async with (
-        httpx.AsyncClient(base_url=replica_urls[0], headers=headers) as first,
-        httpx.AsyncClient(base_url=replica_urls[1], headers=headers) as second,
-    ):
-        yield first, second
+    async with replica_clients(replica_urls, tenant.token) as both:
+        yield both
 
 
 async def _call(client: httpx.AsyncClient, bot_id: str) -> httpx.Response:

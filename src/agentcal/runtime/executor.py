@@ -11,7 +11,8 @@ A call's life:
 4. every outcome of step 3, failures included, becomes a `ToolResult`, an audit record
    and, with an id, the stored result a repeat replays; a booking change's notification
    goes to the outbox, and the change itself to the bookings index, in that same
-   transaction. Until then the claim's lease is
+   transaction, with the notice to every replica that the calendar's availability
+   answers are out of date. Until then the claim's lease is
    renewed (`idempotency.Lease`): a repeat waits for a live call, and takes over only
    the claim of a process that died.
 
@@ -40,7 +41,7 @@ from agentcal.bookings import index
 from agentcal.crypto.keyring import Keyring
 from agentcal.errors import AgentcalError, ToolError
 from agentcal.notifications import outbox
-from agentcal.providers import http, registry
+from agentcal.providers import availability, http, registry
 from agentcal.providers.base import (
     CallContext,
     InvalidArguments,
@@ -237,6 +238,10 @@ async def _finish(
     audit.count(record)  # once per call, whatever becomes of the write
     notifications = outcome.notifications if outcome is not None else ()
     changes = outcome.bookings if outcome is not None else ()
+    if changes:
+        # The provider has changed the calendar: this process's kept availability
+        # answers are out of date now, whatever becomes of the write below.
+        availability.forget(record.function_kind, record.function_id)
     failure: Exception | None = None
     for attempt in range(1, FINISH_ATTEMPTS + 1):
         try:
@@ -269,6 +274,8 @@ async def _finish(
                         record.function_id,
                         changes,
                     )
+                    # The other replicas' answers, at the commit.
+                    await availability.notify(connection, record.function_kind, record.function_id)
             if notifications:
                 outbox.wake_local()
             return

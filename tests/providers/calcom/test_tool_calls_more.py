@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -256,12 +257,15 @@ async def test_an_event_type_deleted_before_a_call_is_refused_once_then_fetched_
     account = sandbox.calcom.users[user["username"]]
     account.event_types = [t for t in account.event_types if t.slug != "30min"]
 
-    refused = await _one(tenant, bot_id, names["check_availability"], startDate=monday)
+    # A day beyond the week the first question fetched: its slots are asked of Cal.com,
+    # not answered from the availability cache.
+    later = (next_monday() + timedelta(days=14)).isoformat()
+    refused = await _one(tenant, bot_id, names["check_availability"], startDate=later)
     assert refused["ok"] is False
     assert refused["error"]["code"] in {"not_found", "invalid_request"}, refused
     assert fetches() == 1  # answered from the stale list, which Cal.com refused
 
-    after = await _one(tenant, bot_id, names["check_availability"], startDate=monday)
+    after = await _one(tenant, bot_id, names["check_availability"], startDate=later)
     assert fetches() == 2, "the refusal discarded the stale list"
     assert after["error"]["code"] == "event_type_required"
     assert after["data"]["eventTypes"] == [{"slug": "60min", "lengthInMinutes": 60}]

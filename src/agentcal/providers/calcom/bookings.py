@@ -1,10 +1,12 @@
 """Cal.com bookings: availability from `/v2/slots`, bookings re-checked under a lock.
 
 Cal.com computes free slots itself (working hours, buffers, other bookings), so an
-availability check is one `/v2/slots` request for the event type. A booking is
-re-checked and made under the calendar's lock (`calcom:<username>`), so two of
-agentcal's own calls can never book one slot twice; Cal.com refuses what it knows to be
-taken meanwhile, and the caller then hears the nearest free times.
+availability check is one `/v2/slots` request for the event type, for the week from the
+day asked; its answer is kept briefly (`providers.availability`) and serves the next
+questions about that week. A booking never relies on it: it is re-checked live and
+made under the calendar's lock (`calcom:<username>`), so two of agentcal's own calls can
+never book one slot twice; Cal.com refuses what it knows to be taken meanwhile, and the
+caller then hears the nearest free times.
 
 Cal.com takes no booking id from its client, so a booking made by a tool call with an
 id carries the call in its `metadata` instead (`call_tag` of its idempotency key). A
@@ -37,6 +39,7 @@ from agentcal.providers.arguments import (
     FindBookingArguments,
     RescheduleBookingArguments,
 )
+from agentcal.providers.availability import AvailabilityCache
 from agentcal.providers.base import (
     CallContext,
     EventTypeRequired,
@@ -45,7 +48,7 @@ from agentcal.providers.base import (
     Services,
     ToolSpec,
 )
-from agentcal.providers.calcom.client import Booking, CalcomClient, EventType
+from agentcal.providers.calcom.client import Booking, CalcomClient, EventType, Slot
 from agentcal.providers.calcom.errors import (
     CalcomNotFound,
     CalcomRequestError,
@@ -68,6 +71,9 @@ CALL_METADATA_KEY = "agentcalCall"
 # delay is the price of not fetching them before every availability check.
 EVENT_TYPES_SECONDS = 60.0
 EventTypesKey = tuple[str, str]  # (API key hash, username)
+# A question about one day asks Cal.com for the week from that day: the next days'
+# questions are then answered from the availability cache.
+PREFETCH = timedelta(days=7)
 
 
 def event_types_cache(cache_seconds: float) -> TtlCache[EventTypesKey, list[EventType]]:
@@ -87,6 +93,10 @@ class CalcomRuntime:
     # One fetch of a user's event types at a time: concurrent calls on a cold cache wait
     # for the first one's answer instead of each asking Cal.com.
     event_type_fetches: KeyedLocks = field(default_factory=KeyedLocks)
+    # Cal.com's slots by (integration, event type), for availability questions only.
+    availability: AvailabilityCache[list[Slot]] = field(
+        default_factory=lambda: AvailabilityCache(0)
+    )
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -97,6 +107,9 @@ def start(settings: Settings, services: Services) -> CalcomRuntime:
         services,
         CalcomClient(settings.calcom_api_url),
         event_types_cache(settings.cache_seconds),
+        availability=AvailabilityCache(
+            settings.availability_fresh_seconds, settings.availability_deadline
+        ),
     )
 
 
@@ -174,11 +187,12 @@ def _forget_event_types(runtime: CalcomRuntime, target: _Target) -> None:
     runtime.event_types.discard(_types_key(target.api_key, username))
 
 
-async def _free(
+async def _slots(
     runtime: CalcomRuntime, target: _Target, start: datetime, end: datetime, tz: ZoneInfo
-) -> list[tuple[datetime, datetime]]:
+) -> list[Slot]:
+    """Cal.com's free slots starting in `[start, end)`, asked now."""
     try:
-        slots = await runtime.client.slots(
+        return await runtime.client.slots(
             target.api_key,
             start=start,
             end=end,
@@ -188,8 +202,18 @@ async def _free(
     except (CalcomNotFound, CalcomRequestError):
         _forget_event_types(runtime, target)
         raise
+
+
+def _pairs(target: _Target, slots: list[Slot]) -> list[tuple[datetime, datetime]]:
     length = timedelta(minutes=target.event_type.length_in_minutes)
     return [(s.start, s.end or s.start + length) for s in slots]
+
+
+async def _free(
+    runtime: CalcomRuntime, target: _Target, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[tuple[datetime, datetime]]:
+    """Free slots asked of Cal.com now: what a booking and its alternatives rely on."""
+    return _pairs(target, await _slots(runtime, target, start, end, tz))
 
 
 async def check_availability(
@@ -200,11 +224,28 @@ async def check_availability(
     now = results.now()
     check_range(window, now=now, tz=tz)
     target = await _target(runtime, spec, args.event_type_slug)
-    slots = await _free(runtime, target, max(window.start, now), window.end, tz)
+    start = max(window.start, now)
+
+    async def fetch(begin: datetime, end: datetime) -> list[Slot]:
+        return await _slots(runtime, target, begin, end, tz)
+
+    # Slots are instants: the answer holds for any time zone the question is asked in.
+    answer = await runtime.availability.answer(
+        (KIND, spec.function_id),
+        target.event_type.id,
+        start,
+        window.end,
+        fetch,
+        wide=(start, max(window.end, window.start + PREFETCH)),
+    )
+    # A kept answer may hold slots that have passed since, or that lie outside the range.
+    slots = _pairs(target, [s for s in answer.value if start <= s.start < window.end])
     minutes = target.event_type.length_in_minutes
     content = results.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
     if window.notes:
         content = " ".join(window.notes) + " " + content
+    if stale := answer.stale_note():
+        content = f"{stale} {content}"
     event_type = target.event_type
     return Outcome(
         content,
@@ -213,6 +254,7 @@ async def check_availability(
             "eventType": {"id": event_type.id, "slug": event_type.slug, "lengthInMinutes": minutes},
             "range": {"start": iso_local(window.start, tz), "end": iso_local(window.end, tz)},
             "slots": [results.slot_data(s, e, tz) for s, e in slots],
+            **answer.stamp(),
         },
     )
 

@@ -5,7 +5,9 @@ Google has no slot endpoint, so every action that needs free times asks
 function's rules: working hours, `slotMinutes`, minimum notice, buffer and horizon. One
 freeBusy request asks for the function's calendar and the other calendars of the account
 it lists (`busyCalendarIds`), whose busy times block slots too; a calendar Google answers
-with an error is never taken as free.
+with an error is never taken as free. For availability questions the busy intervals
+of the week from the day asked are kept briefly (`providers.availability`), and the slot
+engine applies the rules to them on every question; bookings and moves always ask anew.
 
 Google itself happily stores overlapping events, so the only thing that keeps two
 concurrent bookings of one slot apart is agentcal: `create_booking` and
@@ -36,8 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,6 +49,7 @@ from agentcal.bookings import index
 from agentcal.db.locks import calendar_lock
 from agentcal.notifications.events import BookingFacts, EventType, Notification
 from agentcal.providers import finding, results
+from agentcal.providers.availability import Answer, AvailabilityCache
 from agentcal.providers.base import (
     BookingCancelled,
     BookingNotFound,
@@ -107,6 +111,9 @@ from agentcal.settings import Settings
 ALTERNATIVE_DAYS = 3  # alternatives come from the target's local day and the two after
 # freeBusy `errors[].reason` that mean the calendar is not there for this account.
 _MISSING_CALENDAR = frozenset({"notFound", "notACalendarUser"})
+# A question about one day asks freeBusy about the week from that day (within the
+# horizon): the next days' questions are then answered from the availability cache.
+PREFETCH = timedelta(days=7)
 
 
 @dataclass(slots=True)
@@ -115,6 +122,9 @@ class GoogleRuntime:
 
     services: Services
     client: GoogleCalendarClient
+    # freeBusy answers by (function, calendars asked), for availability questions only:
+    # the slot engine applies the function's rules to them on every question.
+    availability: AvailabilityCache[_Busy] = field(default_factory=lambda: AvailabilityCache(0))
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -127,7 +137,10 @@ def start(settings: Settings, services: Services) -> GoogleRuntime:
         settings.google_client_id,
         settings.google_client_secret,
     )
-    return GoogleRuntime(services, client)
+    availability: AvailabilityCache[_Busy] = AvailabilityCache(
+        settings.availability_fresh_seconds, settings.availability_deadline
+    )
+    return GoogleRuntime(services, client, availability)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +319,8 @@ class _Search:
 
     slots: list[Interval]
     now: datetime
+    # The freeBusy answer the slots come from, when a cached one may serve.
+    answer: Answer[_Busy] | None = None
 
 
 async def _search(
@@ -315,18 +330,38 @@ async def _search(
     minutes: int,
     *,
     moving: Event | None = None,
+    cache: tuple[AvailabilityCache[_Busy], uuid.UUID] | None = None,
 ) -> _Search:
     """Free slots of `minutes` in `[start, end)`: freeBusy, then the slot engine.
 
     `moving` is an event being rescheduled: its own time is not in the way of its new
     time, so it is taken out of the busy intervals (and other events during it are
     put back, as freeBusy merges overlapping events into one interval).
+
+    With `cache` (the availability cache and the function's id), a kept freeBusy
+    answer may serve, and a new one covers the week from `start` (`PREFETCH`).
     """
     now = results.now()
     span = freebusy_range(calendar.rules, start=start, end=end, now=now)
     if span is None:  # all of it is past, inside the notice, or beyond the horizon
         return _Search([], now)
-    found = await _busy(calendar, *span)
+    answer = None
+    if cache is None:
+        found = await _busy(calendar, *span)
+    else:
+        availability, function_id = cache
+        # freebusy_range clips the week to the notice and the horizon.
+        wide = freebusy_range(calendar.rules, start=start, end=max(end, start + PREFETCH), now=now)
+        assert wide is not None  # it contains `span`
+        ids = (calendar.id, *calendar.plugin.busy_calendar_ids)
+        answer = await availability.answer(
+            (KIND, function_id),
+            tuple(i.casefold() for i in ids),
+            *span,
+            lambda begin, finish: _busy(calendar, begin, finish),
+            wide=wide,
+        )
+        found = answer.value
     busy = found.own
     if moving is not None:
         # Only the calendar the event is on is freed during it: other calendars' busy
@@ -336,7 +371,7 @@ async def _search(
     slots = free_slots(
         calendar.rules, busy, start=start, end=end, now=now, duration_minutes=minutes
     )
-    return _Search(slots, now)
+    return _Search(slots, now, answer)
 
 
 def _subtract(busy: Sequence[Interval], hole: Interval) -> list[Interval]:
@@ -517,7 +552,8 @@ async def check_availability(
     calendar = _calendar(runtime, spec)
     minutes = args.duration_minutes or calendar.rules.slot_minutes
     await calendar.auth.token()
-    search = await _search(calendar, window.start, window.end, minutes)
+    cache = (runtime.availability, spec.function_id)
+    search = await _search(calendar, window.start, window.end, minutes, cache=cache)
     slots = _pairs(search.slots)
     content = results.slots_content(spec.title, slots, tz, window.start, window.end, minutes)
     horizon = calendar.rules.horizon_end(search.now)
@@ -525,6 +561,8 @@ async def check_availability(
         content += " " + say("Bookings are open until {end}.", end=speakable(horizon, tz))
     if window.notes:
         content = " ".join(window.notes) + " " + content
+    if search.answer is not None and (stale := search.answer.stale_note()):
+        content = f"{stale} {content}"
     return Outcome(
         content,
         {
@@ -533,8 +571,16 @@ async def check_availability(
             "durationMinutes": minutes,
             "range": {"start": iso_local(window.start, tz), "end": iso_local(window.end, tz)},
             "slots": [results.slot_data(s, e, tz) for s, e in slots],
+            **_stamp(search),
         },
     )
+
+
+def _stamp(search: _Search) -> dict[str, Any]:
+    """`asOf` and `fresh` of the freeBusy answer; now, for a range nothing was asked of."""
+    if search.answer is not None:
+        return search.answer.stamp()
+    return Answer(None, search.now, search.now, search.now.replace(microsecond=0)).stamp()
 
 
 def _description(args: GoogleBookingArguments, phone: str | None) -> str | None:
