@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -24,7 +24,7 @@ from tests.conftest import SandboxServer
 from tests.factories import Tenant
 from tests.runtime.support import CHECK, bot_with_own_calcom_user
 from tests.servers import replica_clients, replica_env, running_replicas
-from tests.support import next_monday
+from tests.support import next_monday, wait_until
 
 PROMPT = 2.0  # seconds within which a change must show on the other replica
 # Set-up changes notify too: a replica must have handled them before it caches, so that
@@ -92,17 +92,7 @@ async def _settled(engine: AsyncEngine, *replicas: httpx.AsyncClient) -> None:
         seen = [await _markers_seen(r) for r in replicas]
         return all(now > then for now, then in zip(seen, before, strict=True))
 
-    await _soon(all_seen)
-
-
-async def _soon(check: Callable[[], Awaitable[bool]]) -> float:
-    """Seconds until `check()` holds, polling; fails after PROMPT seconds."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while not await check():
-        assert loop.time() - started < PROMPT, f"not seen within {PROMPT} s"
-        await asyncio.sleep(0.05)
-    return loop.time() - started
+    await wait_until(all_seen, timeout=PROMPT, interval=0.05)
 
 
 async def test_a_tool_switched_off_on_one_replica_is_off_on_the_other_at_once(
@@ -124,7 +114,7 @@ async def test_a_tool_switched_off_on_one_replica_is_off_on_the_other_at_once(
         result: dict[str, Any] = (await _call(second, bot_id)).json()["results"][0]
         return result.get("error", {}).get("code") == "tool_disabled"
 
-    await _soon(off)
+    await wait_until(off, timeout=PROMPT, interval=0.05)
 
 
 async def test_a_token_revoked_on_one_replica_is_refused_by_the_other_at_once(
@@ -143,7 +133,7 @@ async def test_a_token_revoked_on_one_replica_is_refused_by_the_other_at_once(
     async def refused() -> bool:
         return (await second.get("/api/v1/bots", headers=auth)).status_code == 401
 
-    await _soon(refused)
+    await wait_until(refused, timeout=PROMPT, interval=0.05)
 
 
 async def test_a_token_revoked_by_the_cli_is_refused_by_the_servers_at_once(
@@ -173,4 +163,4 @@ async def test_a_token_revoked_by_the_cli_is_refused_by_the_servers_at_once(
     async def refused() -> bool:
         return (await second.get("/api/v1/bots", headers=auth)).status_code == 401
 
-    await _soon(refused)
+    await wait_until(refused, timeout=PROMPT, interval=0.05)

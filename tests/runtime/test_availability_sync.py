@@ -9,9 +9,8 @@ of its answers when it is back, since it may have missed some.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -26,7 +25,7 @@ from tests.factories import Tenant
 from tests.providers.calcom.support import count_requests
 from tests.runtime.support import CHECK, bot_with_own_calcom_user
 from tests.servers import replica_clients, replica_env, running_replicas
-from tests.support import next_monday
+from tests.support import next_monday, wait_until
 
 PROMPT = 3.0  # seconds within which a change must show on the other replica
 SLOTS = "/calcom/v2/slots"
@@ -77,16 +76,6 @@ def _starts(result: dict[str, Any]) -> set[str]:
     return {slot["start"] for slot in result["data"]["slots"]}
 
 
-async def _soon(check: Callable[[], Awaitable[bool]]) -> float:
-    """Seconds until `check()` holds, polling; fails after PROMPT seconds."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while not await check():
-        assert loop.time() - started < PROMPT, f"not seen within {PROMPT} s"
-        await asyncio.sleep(0.05)
-    return loop.time() - started
-
-
 async def test_a_booking_through_one_replica_empties_the_other_s_answers_at_once(
     tenant: Tenant, sandbox: SandboxServer, clients: tuple[httpx.AsyncClient, ...]
 ) -> None:
@@ -115,7 +104,7 @@ async def test_a_booking_through_one_replica_empties_the_other_s_answers_at_once
     async def gone() -> bool:
         return ten not in _starts(await _check(second, bot_id))
 
-    await _soon(gone)
+    await wait_until(gone, timeout=PROMPT, interval=0.05)
 
 
 async def test_a_replica_back_from_a_lost_connection_empties_every_answer(
@@ -144,4 +133,4 @@ async def test_a_replica_back_from_a_lost_connection_empties_every_answer(
         await _check(second, bot_id)
         return slots() > 1
 
-    await _soon(asked_again)
+    await wait_until(asked_again, timeout=PROMPT, interval=0.05)

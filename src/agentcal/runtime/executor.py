@@ -183,10 +183,10 @@ async def _execute(runtime: Runtime, catalog: Catalog, scope: Scope, call: Call)
     lease = idempotency.Lease(runtime.engine, claim_id) if claim_id is not None else None
     started = time.perf_counter()
     try:
-        with speech.speaking(Speech(catalog.language, scope.voice)):
-            result, outcome_code, outcome = await _run(runtime, spec, call, arguments, context)
-            # Heard times leave their zone out; one sentence at the end names it.
-            result = result.ended_with(speech.ending())
+        # The call's speech (set by `execute`, which started this task in it) collects
+        # the zones heard times left out; one sentence at the end names them.
+        result, outcome_code, outcome = await _run(runtime, spec, call, arguments, context)
+        result = result.ended_with(speech.ending())
     except BaseException:
         if lease is not None:
             await lease.stop()
